@@ -1,0 +1,1 @@
+"""Files in, documents with metadata and offset-exact passages out."""

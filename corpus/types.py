@@ -1,0 +1,76 @@
+"""The nouns of the corpus stage.
+
+Offsets (`start`, `end`) always index into `Document.text`, the text a loader extracted, so a
+citation can be checked by slicing that text: `doc.text[p.start:p.end] == p.body`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Heading:
+    """A heading found in a document: `level` is 1 for the top of the outline."""
+
+    start: int
+    end: int
+    level: int
+    text: str
+    run_in: bool = False  # heading opens a paragraph ("一、深化改革。正文……")
+
+
+@dataclass
+class Extracted:
+    """What a loader gives back: plain text plus structure the file format itself declares."""
+
+    text: str
+    title: str | None = None
+    headings: list[Heading] = field(default_factory=list)  # explicit (docx styles, <h2>, ##)
+
+
+@dataclass
+class DocMeta:
+    title: str
+    city: str | None = None
+    province: str | None = None
+    prefecture: str | None = None  # parent city of a county-level city (大冶市 → 黄石市)
+    year: int | None = None
+    years: list[int] = field(default_factory=list)  # every year the title or header names
+    doc_type: str = "其他"
+    issuer: str | None = None
+    doc_number: str | None = None  # 文号
+    date: str | None = None  # ISO date
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Passage:
+    """A retrievable unit: `body` is exactly `document.text[start:end]`."""
+
+    doc_id: str
+    ordinal: int
+    start: int
+    end: int
+    section: list[str]  # heading path, document title first
+    body: str
+
+    @property
+    def section_path(self) -> str:
+        return " > ".join(self.section)
+
+    @property
+    def indexed_text(self) -> str:
+        """Heading path + body: headings carry much of a passage's meaning."""
+        return f"{self.section_path}\n{self.body}"
+
+
+@dataclass
+class Document:
+    doc_id: str  # content hash: the same text under two names is one document
+    source: str  # path relative to the corpus folder, '/'-separated
+    text: str
+    meta: DocMeta
+    passages: list[Passage] = field(default_factory=list)

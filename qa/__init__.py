@@ -1,0 +1,1 @@
+"""Question in, ranked cited passages and extractive answers out."""

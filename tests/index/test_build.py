@@ -1,0 +1,97 @@
+"""Building the index for real: manifest, reuse of unchanged work, mismatch detection, errors."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import pytest
+
+from corpus.sections import ChunkParams
+from index import layout
+from index.builder import BuildLocked, EmptyCorpus, build
+from index.loaded import load
+from qa.search import Searcher
+
+
+def test_manifest_records_model_chunker_and_documents(seed_settings):
+    m = layout.require_current(seed_settings.index_dir).manifest()
+    assert m["model"] == "m3e-small" and m["dimension"] == 512 and len(m["model_fingerprint"]) == 16
+    assert m["chunker"] == seed_settings.chunking.chunker_id
+    assert len(m["documents"]) == 5 and all(len(d["doc_id"]) == 20 for d in m["documents"].values())
+    idx = load(seed_settings.index_dir)
+    assert idx.faiss_index.ntotal == len(idx.passages) == m["passages"]
+
+
+def test_vectors_are_normalized_and_match_passages(seed_settings):
+    import numpy as np
+
+    idx = load(seed_settings.index_dir)
+    vecs = idx.faiss_index.reconstruct_n(0, idx.faiss_index.ntotal)
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)
+
+
+@pytest.fixture()
+def small_corpus(tmp_path, seed_settings):
+    corpus = tmp_path / "documents"
+    corpus.mkdir()
+    for name in sorted(p.name for p in seed_settings.corpus_dir.iterdir())[:2]:
+        shutil.copy(seed_settings.corpus_dir / name, corpus / name)
+    return seed_settings.with_(corpus_dir=corpus, index_dir=tmp_path / "index")
+
+
+def test_rebuild_with_nothing_changed_embeds_nothing(small_corpus):
+    first = build(small_corpus, progress=False)
+    assert first.embedded == first.passages > 0
+    again = build(small_corpus, progress=False)
+    assert again.embedded == 0 and again.unchanged == 2 and not again.added
+
+
+def test_same_content_under_two_names_is_indexed_once(small_corpus):
+    build(small_corpus, progress=False)
+    src = sorted(small_corpus.corpus_dir.iterdir())[0]
+    shutil.copy(src, small_corpus.corpus_dir / "copy-of-it.txt")
+    report = build(small_corpus, progress=False)
+    assert report.documents == 2 and report.duplicates == [("copy-of-it.txt", src.name)]
+    assert "same content" in report.summary()
+
+
+def test_index_of_another_chunker_is_refused_with_the_fix(small_corpus):
+    build(small_corpus, progress=False)
+    other = replace(small_corpus, chunking=ChunkParams(max_chars=256))
+    with pytest.raises(layout.IndexMismatch, match="policyqa build"):
+        Searcher(other)
+    report = build(other, progress=False)
+    assert any("chunker changed" in n for n in report.notes)
+    Searcher(other)  # rebuilt: accepted now
+
+
+def test_index_of_another_model_is_refused(small_corpus):
+    build(small_corpus, progress=False)
+    with pytest.raises(layout.IndexMismatch, match="--model other-model"):
+        Searcher(small_corpus, model="other-model")
+
+
+def test_unreadable_file_is_reported_and_the_rest_indexed(small_corpus):
+    (small_corpus.corpus_dir / "broken.pdf").write_bytes(b"%PDF-1.4 broken")
+    report = build(small_corpus, progress=False)
+    assert report.documents == 2 and [s.source for s in report.skipped] == ["broken.pdf"]
+    assert "broken.pdf" in report.summary()
+
+
+def test_empty_corpus_is_an_error_and_keeps_the_previous_index(small_corpus):
+    build(small_corpus, progress=False)
+    before = layout.current(small_corpus.index_dir).path
+    for f in small_corpus.corpus_dir.iterdir():
+        f.unlink()
+    with pytest.raises(EmptyCorpus, match="no readable documents"):
+        build(small_corpus, progress=False)
+    assert layout.current(small_corpus.index_dir).path == before
+
+
+def test_second_writer_gets_a_clear_message(small_corpus):
+    from filelock import FileLock
+
+    small_corpus.index_dir.mkdir(parents=True)
+    with FileLock(str(small_corpus.index_dir / "build.lock")), pytest.raises(BuildLocked, match="another build"):
+        build(small_corpus, progress=False)

@@ -1,0 +1,79 @@
+"""Questions against the real seed index: ranking, filters, answers, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.search import Filters, QuestionError
+
+CARD = "哪些城市设立了科技特派员工作站"
+
+
+def test_card_question_puts_jingzhou_station_passage_first(searcher):
+    answer = searcher.ask(CARD, mode="hybrid")
+    top = answer.hits[0]
+    assert top.city == "荆州市" and "科技特派员工作站" in top.text
+    assert "科技特派员工作站" in top.answer
+
+
+def test_card_question_lists_only_jingzhou(searcher):
+    answer = searcher.ask(CARD)
+    assert [g.city for g in answer.groups] == ["荆州市"]
+
+
+def test_five_cities_selected_science_envoys(searcher):
+    answer = searcher.ask("哪些城市选派了科技特派员")
+    assert {g.city for g in answer.groups} == {"荆州市", "咸宁市", "岳阳市", "广水市", "大冶市"}
+    for g in answer.groups:
+        assert "特派员" in answer.hits[g.ranks[0] - 1].answer
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_every_mode_returns_cited_passages(searcher, mode):
+    answer = searcher.ask("知识价值信用贷款", mode=mode, top_k=3)
+    assert len(answer.hits) == 3
+    doc = searcher.index.docs[answer.hits[0].doc_id]
+    for h in answer.hits:
+        assert searcher.index.docs[h.doc_id].text[h.start : h.end] == h.text
+
+
+def test_city_year_and_type_filters(searcher):
+    a = searcher.ask("高新技术企业", filters=Filters(city="岳阳"), top_k=5)
+    assert a.hits and all(h.city == "岳阳市" for h in a.hits)
+    a = searcher.ask("高新技术企业", filters=Filters(year=2021), top_k=5)
+    assert a.hits and {h.city for h in a.hits} <= {"咸宁市"}
+    a = searcher.ask("高新技术企业", filters=Filters(doc_type="工作方案"), top_k=5)
+    assert a.hits and {h.city for h in a.hits} == {"广水市"}
+    a = searcher.ask("高新技术企业", filters=Filters(city="黄石"), top_k=3)
+    assert a.hits and {h.city for h in a.hits} == {"大冶市"}  # a prefecture covers its county-level cities
+
+
+def test_one_document_cannot_fill_the_page(searcher):
+    a = searcher.ask("科技创新平台建设", top_k=8)
+    per_doc = {}
+    for h in a.hits:
+        per_doc[h.doc_id] = per_doc.get(h.doc_id, 0) + 1
+    assert max(per_doc.values()) <= searcher.settings.retrieval.per_doc
+
+
+def test_city_named_in_question_restricts_and_says_so(searcher):
+    a = searcher.ask("荆州2023年的重点工作", top_k=5)
+    assert {h.city for h in a.hits} == {"荆州市"}
+    assert any("荆州市" in n for n in a.notes)
+
+
+def test_answer_span_for_quantity_question(searcher):
+    a = searcher.ask("荆州2022年新增了多少家高新技术企业")
+    assert a.hits[0].answer_span == "166家"
+
+
+def test_empty_and_overlong_questions(searcher):
+    with pytest.raises(QuestionError, match="问题为空"):
+        searcher.ask("   ")
+    a = searcher.ask("科技特派员" * 300, top_k=1)
+    assert any("截断" in n for n in a.notes) and len(a.question) == 1000
+
+
+def test_unknown_mode(searcher):
+    with pytest.raises(QuestionError, match="unknown mode"):
+        searcher.ask("科技", mode="fuzzy")
