@@ -36,6 +36,7 @@ class Retrieval:
     candidates: int = 100  # per retriever, before fusion
     per_doc: int = 3  # passages of one document in the top results, unless its city is asked for
     no_answer_threshold: float = 0.0  # below: 未找到相关内容
+    understand_query: bool = True  # places/years/types named in the question filter and boost
 
 
 @dataclass(frozen=True)

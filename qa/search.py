@@ -27,6 +27,10 @@ MODES = ("hybrid", "dense", "bm25")
 AGGREGATE_DEPTH = 60  # passages considered when listing places, so none is crowded out
 
 
+def r_understand(settings: Settings) -> bool:
+    return settings.retrieval.understand_query
+
+
 class QuestionError(ValueError):
     """A question that cannot be asked as given; the message says how to ask instead."""
 
@@ -166,6 +170,8 @@ class Searcher:
         cities = {d.meta.city for d in idx.docs.values() if d.meta.city}
         prefectures = {d.meta.city: d.meta.prefecture for d in idx.docs.values() if d.meta.city and d.meta.prefecture}
         q = analyze(question, cities, prefectures)
+        if not r_understand(self.settings):
+            q.cities, q.other_places, q.years, q.doc_types = [], [], [], []
         allowed, more = self._allowed(idx, f, q)
         notes += more
         r = self.settings.retrieval

@@ -1,0 +1,55 @@
+"""The gold questions: loading, and locating each evidence string in the indexed documents."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GOLD_FILE = Path(__file__).parent / "gold.jsonl"
+KINDS = ("fact", "paraphrase", "aggregate", "comparison", "negative")
+
+
+@dataclass
+class Evidence:
+    source: str
+    text: str
+    city: str | None = None
+
+
+@dataclass
+class GoldQuestion:
+    id: str
+    kind: str
+    question: str
+    evidence: list[Evidence] = field(default_factory=list)
+    answer: str | None = None
+    cities: list[str] = field(default_factory=list)
+
+
+def load_gold(path: Path = GOLD_FILE) -> list[GoldQuestion]:
+    out = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            ev = [Evidence(**e) for e in row.pop("evidence", [])]
+            out.append(GoldQuestion(evidence=ev, **row))
+        except (json.JSONDecodeError, TypeError) as e:
+            raise ValueError(f"{path}:{n}: not a gold question ({e}); see eval/README.md for the format") from e
+    return out
+
+
+def locate(q: GoldQuestion, texts: dict[str, str]) -> list[tuple[str, int, int]]:
+    """(source, start, end) of each evidence in the documents' extracted text."""
+    spans = []
+    for e in q.evidence:
+        text = texts.get(e.source)
+        if text is None:
+            raise ValueError(f"gold {q.id}: document {e.source} is not in the index")
+        at = text.find(e.text)
+        if at < 0:
+            raise ValueError(f"gold {q.id}: evidence {e.text[:30]!r} is no longer in {e.source}; fix eval/gold.jsonl")
+        spans.append((e.source, at, at + len(e.text)))
+    return spans
