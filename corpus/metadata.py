@@ -44,9 +44,7 @@ def _is_title_line(line: str) -> bool:
         return False
     if marker(line) or re.search(r"[:：]", line[:8]) or DOC_NUMBER.fullmatch(line.strip()) or re.search(r"□|记者|通讯员", line):
         return False
-    if re.fullmatch(r"[\d\s年月日.\-/:：]+", line) or len(re.findall(r"[\u4e00-\u9fff]", line)) < 4:
-        return False
-    return True
+    return not (re.fullmatch(r"[\d\s年月日.\-/:：]+", line) or len(re.findall(r"[\u4e00-\u9fff]", line)) < 4)
 
 
 def find_title(ex: Extracted, fallback: str) -> str:

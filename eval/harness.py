@@ -164,12 +164,13 @@ def squad_gold(path: Path, corpus_dir: Path) -> list[GoldQuestion]:
     files = sorted(path.glob("*.json")) if path.is_dir() else [path]
     corpus_dir.mkdir(parents=True, exist_ok=True)
     gold = []
+    name_of: dict[str, str] = {}  # the same context twice is one document
     for f in files:
         data = json.loads(f.read_text(encoding="utf-8"))["data"]
         for art in data:
             for para in art["paragraphs"]:
                 ctx = para["context"].strip()
-                name = f"{f.stem}-{para['qas'][0]['id'].rsplit('_QUERY', 1)[0] if para['qas'] else len(gold)}.txt"
+                name = name_of.setdefault(ctx, f"{f.stem}-{para['qas'][0]['id'].rsplit('_QUERY', 1)[0] if para['qas'] else len(gold)}.txt")
                 doc = corpus_dir / name
                 if not doc.exists():
                     doc.write_text(ctx, encoding="utf-8")

@@ -8,6 +8,7 @@ their text for this model. The result is written as a new generation and swapped
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,8 @@ from index.lexical import BM25, tokenize
 from index.store import EmbeddingCache, read_documents, text_hash, write_store
 from policyqa.config import Settings
 
-EMBED_CHUNK = 1024  # texts per encode call and per cache commit: a killed build loses at most this
+# texts per encode call and per cache commit: a killed build loses at most this much work
+EMBED_CHUNK = int(os.environ.get("POLICYQA_EMBED_CHUNK", "512"))
 
 
 class BuildLocked(Exception):
@@ -64,7 +66,8 @@ class BuildReport:
         lines += [f"  + {s}" for s in self.added[:20]] + [f"  ~ {s}" for s in self.updated[:20]]
         lines += [f"  - {s}" for s in self.removed[:20]]
         lines += [f"  duplicate: {a} has the same content as {b}; indexed once" for a, b in self.duplicates]
-        lines += [f"  skipped: {s.reason}" if s.reason.startswith(("/", ".")) or ": " in s.reason else f"  skipped: {s.source}: {s.reason}" for s in self.skipped]
+        # loader reasons already start with the file's path; others get the source name in front
+        lines += [f"  skipped: {s.reason}" if ": " in s.reason else f"  skipped: {s.source}: {s.reason}" for s in self.skipped]
         return "\n".join(lines)
 
 

@@ -197,8 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     from corpus.loaders import LoadError
     from index.builder import BuildLocked, EmptyCorpus
     from index.embedder import ModelError
-    from index.update import UpdateError
     from index.layout import IndexMismatch, IndexMissing
+    from index.update import UpdateError
     from qa.search import QuestionError
 
     args = parser().parse_args(argv)

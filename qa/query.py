@@ -16,7 +16,10 @@ from corpus.places import find_places, lookup
 from index.lexical import add_words, tokenize
 
 SYNONYMS_FILE = Path(__file__).parent / "data" / "synonyms.txt"
-AGGREGATE = re.compile(r"哪些(?:城市|地方|县|市|地区|区县|县市)|哪几个(?:城市|地方|县|市|地区)?|哪几(?:个|座)?城市|各(?:个)?(?:城市|地方|县市)分别|有哪些(?:城市|地方)")
+AGGREGATE = re.compile(
+    r"哪些(?:城市|地方|县|市|地区|区县|县市)|哪几个(?:城市|地方|县|市|地区)?|哪几(?:个|座)?城市"
+    r"|各(?:个)?(?:城市|地方|县市)分别|有哪些(?:城市|地方)"
+)
 SPAN_WORDS = re.compile(r"多少|几|哪天|何时|什么时候|哪年|目标|哪家|哪个单位|叫什么|名称|文号|哪一|多高|多大|数量|比例|成交额|金额|日期")
 DOC_TYPES = ("工作要点", "工作方案", "提案答复", "新闻报道", "进展汇报", "规划", "政策解读", "通知", "管理办法", "意见")
 _TYPE_WORDS = {"要点": "工作要点", "方案": "工作方案", "答复": "提案答复", "提案": "提案答复", "报道": "新闻报道",

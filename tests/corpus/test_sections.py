@@ -57,7 +57,10 @@ def test_news_style_standalone_titles_jingzhou(seed_docs):
 
 
 def test_chapter_and_article_markers():
-    text = "第一章 总则\n第一条 为促进科技成果转化，制定本办法。\n第二条 本办法适用于全县。\n第二章 支持措施\n第三条 对新认定的高新技术企业给予奖励。"
+    text = (
+        "第一章 总则\n第一条 为促进科技成果转化，制定本办法。\n第二条 本办法适用于全县。\n"
+        "第二章 支持措施\n第三条 对新认定的高新技术企业给予奖励。"
+    )
     heads = find_headings(text)
     assert [(h.level, h.text) for h in heads] == [(1, "总则"), (2, "第一条"), (2, "第二条"), (1, "支持措施"), (2, "第三条")]
 

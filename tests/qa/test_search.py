@@ -32,7 +32,6 @@ def test_five_cities_selected_science_envoys(searcher):
 def test_every_mode_returns_cited_passages(searcher, mode):
     answer = searcher.ask("知识价值信用贷款", mode=mode, top_k=3)
     assert len(answer.hits) == 3
-    doc = searcher.index.docs[answer.hits[0].doc_id]
     for h in answer.hits:
         assert searcher.index.docs[h.doc_id].text[h.start : h.end] == h.text
 
