@@ -23,22 +23,24 @@ def group_by_city(hits: list[Hit], q: Query, idf: dict[str, float], top_k: int) 
     """Groups (each city once, best passage first) and the hits to show, re-ranked by group."""
     by_city: dict[str, list[Hit]] = {}
     weight: dict[str, float] = {}
+    hit_weight: dict[int, float] = {}
     for h in hits:
         city = h.city or "未知城市"
         by_city.setdefault(city, []).append(h)
-        weight[city] = max(weight.get(city, 0.0), _topic_weight(h, q, idf))
+        hit_weight[h.pid] = _topic_weight(h, q, idf)
+        weight[city] = max(weight.get(city, 0.0), hit_weight[h.pid])
     if not by_city:
         return [], hits[:top_k]
     top = max(weight.values())
     listed = [c for c in by_city if top > 0 and weight[c] >= SUPPORT * top]
     listed.sort(key=lambda c: -max(h.score for h in by_city[c]))
     shown: list[Hit] = []
-    for c in listed:  # each listed place's best passage first, then the rest by score
-        shown.append(by_city[c][0])
-    for h in hits:
+    for c in listed:  # each listed place's best supporting passage first
+        shown.append(max(by_city[c], key=lambda h: (hit_weight[h.pid] >= SUPPORT * top, h.score)))
+    for h in hits:  # then further passages that support a listed place, by score
         if len(shown) >= max(top_k, len(listed)):
             break
-        if h not in shown and (h.city or "未知城市") in listed:
+        if h not in shown and (h.city or "未知城市") in listed and hit_weight[h.pid] >= SUPPORT * top:
             shown.append(h)
     for new_rank, h in enumerate(shown, 1):
         h.rank = new_rank
