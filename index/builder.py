@@ -183,7 +183,8 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
         bar.close()
         report.embedded = len(missing)
         vectors = np.vstack([found[h] for h in hashes]).astype(np.float32)
-        if not report.changed and prev is not None and prev_manifest.get("passages") == len(passages) and not report.duplicates:
+        same_skips = prev is not None and prev_manifest.get("skipped") == [[x.source, x.reason] for x in report.skipped]
+        if not report.changed and same_skips and prev_manifest.get("passages") == len(passages) and not report.duplicates:
             report.documents, report.passages = len(docs), len(passages)
             report.seconds = time.perf_counter() - t0
             return report  # nothing to write: the live generation already matches the folder

@@ -36,7 +36,9 @@ def status(settings: Settings) -> str:
     if gone:
         lines.append(f"indexed but no longer in the folder: {len(gone)} (run policyqa build)")
         lines += [f"  - {s}" for s in gone]
-    skipped = m.get("skipped", []) + [[s.source, s.reason] for s in unsupported if s.source not in {x for x, _ in m.get("skipped", [])}]
+    # skips recorded at build time, for files still in the folder, plus unsupported files found now
+    skipped = [x for x in m.get("skipped", []) if x[0] in present]
+    skipped += [[s.source, s.reason] for s in unsupported if s.source not in {x for x, _ in skipped}]
     if skipped:
         lines.append(f"skipped: {len(skipped)}")
         lines += [f"  ! {s}: {r}" for s, r in skipped]

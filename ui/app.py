@@ -18,6 +18,7 @@ Stable hooks for tests and styling:
 
 from __future__ import annotations
 
+import contextlib
 import html
 import itertools
 import logging
@@ -90,7 +91,7 @@ mark.doc-passage b.doc-answer { text-decoration: underline; }
 .city-group-head { font-weight: 600; }
 .city-group-head .count { font-weight: normal; color: var(--body-text-color-subdued); margin-left: 6px; }
 .groups-head { font-weight: 600; font-size: 1.05em; }
-.notes { margin: 0; padding-left: 1.2em; color: #1d4ed8; font-size: 0.9em; }
+.notes { margin: 0; padding-left: 0; list-style: none; color: #1d4ed8; font-size: 0.9em; }
 .no-answer { border: 1px solid #f59e0b; background: #fffbeb; color: #92400e; border-radius: 8px; padding: 10px 14px; }
 .error-msg { border: 1px solid #ef4444; background: #fef2f2; color: #991b1b; border-radius: 8px; padding: 10px 14px; }
 .placeholder { color: var(--body-text-color-subdued); }
@@ -267,12 +268,15 @@ def render_answer(answer: Answer, docs: dict | None = None) -> str:
             out.append('<div class="groups-head">其他段落</div>')
             out += [render_card(h, terms, text_of(h), nearest) for h in rest]
     else:
-        out.append(f'<div class="summary">共 {len(answer.hits)} 条结果</div>')
+        label = f"最接近的 {len(answer.hits)} 个段落" if nearest else f"共 {len(answer.hits)} 条结果"
+        out.append(f'<div class="summary">{label}</div>')
         out += [render_card(h, terms, text_of(h), nearest) for h in answer.hits]
     return _results("".join(out), answer.question)
 
 
-PLACEHOLDER = _results('<p class="placeholder">输入问题后按回车或点击“搜索”。结果会列出出处（文件、章节、字符位置），点击“原文”可查看整篇文档。</p>')
+PLACEHOLDER = _results(
+    '<p class="placeholder">输入问题后按回车或点击“搜索”。结果会列出出处（文件、章节、字符位置），点击“原文”可查看整篇文档。</p>'
+)
 
 
 # ------------------------------------------------------------------------------------------
@@ -301,10 +305,8 @@ def status_html(settings: Settings) -> str:
         return f'<div class="index-status"><p class="error-msg">没有索引：{_e(str(settings.index_dir))}</p></div>'
     m = gen.manifest()
     built = m.get("built_at", "")
-    try:
+    with contextlib.suppress(ValueError):
         built = time.strftime("%Y-%m-%d %H:%M:%S", time.strptime(built, "%Y-%m-%dT%H:%M:%S%z"))
-    except ValueError:
-        pass
     rows = [
         ("模型", f"{m.get('model')}（{m.get('dimension')} 维，权重 {m.get('model_fingerprint')}）"),
         ("文档", f"{len(m.get('documents', {}))} 篇"),
@@ -313,8 +315,10 @@ def status_html(settings: Settings) -> str:
         ("索引位置", f"{settings.index_dir}（{gen.path.name}）"),
         ("文档文件夹", str(settings.corpus_dir)),
     ]
-    if m.get("skipped"):
-        rows.append(("未能读取", f"{len(m['skipped'])} 个文件"))
+    corpus = Path(settings.corpus_dir)
+    skipped = [src for src, _ in m.get("skipped", []) if (corpus / src).is_file()]  # not those taken out since
+    if skipped:
+        rows.append(("未能读取", f"{len(skipped)} 个文件：{'、'.join(skipped[:5])}" + ("等" if len(skipped) > 5 else "")))
     body = "".join(f"<dt>{_e(k)}</dt><dd>{_e(str(v))}</dd>" for k, v in rows)
     return f'<div class="index-status"><dl>{body}</dl></div>'
 
@@ -350,7 +354,8 @@ def check_uploads(paths: list[Path], max_bytes: int = MAX_UPLOAD_BYTES) -> tuple
         elif not p.is_file():
             rejected.append((p.name, "上传的文件不存在（可能已过期），请重新上传"))
         elif p.stat().st_size > max_bytes:
-            rejected.append((p.name, f"文件过大（{p.stat().st_size / 1024 / 1024:.1f} MB），单个文件上限 {max_bytes // 1024 // 1024} MB"))
+            size_mb = p.stat().st_size / 1024 / 1024
+            rejected.append((p.name, f"文件过大（{size_mb:.1f} MB），单个文件上限 {max_bytes // 1024 // 1024} MB"))
         elif p.stat().st_size == 0:
             rejected.append((p.name, "文件为空"))
         else:
@@ -459,7 +464,7 @@ def build_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks
             status_text(settings),
         )
 
-    def on_upload(files, city, year, doc_type, progress=gr.Progress(track_tqdm=True)):
+    def on_upload(files, city, year, doc_type, progress=gr.Progress()):
         paths = [Path(f if isinstance(f, str) else getattr(f, "name", f)) for f in (files or [])]
         if not paths:
             return ('<p class="upload-skipped">请先选择要上传的文件。</p>', gr.update(), *refresh(city, year, doc_type))
@@ -470,9 +475,9 @@ def build_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks
         if ok:
             corpus = Path(settings.corpus_dir)
             existed = {n for n in names if (corpus / n).exists()}
-            progress(0.15, desc="复制文件并建立索引…")
+            progress(0.2, desc=f"正在复制并索引 {len(ok)} 个文件（解析、切分、向量化）…")
             try:
-                report = add_files(settings, ok, progress=True)
+                report = add_files(settings, ok, progress=False)
             except Exception as e:
                 if not isinstance(e, (BuildLocked, EmptyCorpus, UpdateError)):
                     log.exception("upload failed")
@@ -523,46 +528,45 @@ def build_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks
                     city_dd = gr.Dropdown(cities, value=ALL, label="城市", elem_id="filter-city")
                     year_dd = gr.Dropdown(years, value=ALL, label="年份", elem_id="filter-year")
                     type_dd = gr.Dropdown(types, value=ALL, label="文档类型", elem_id="filter-type")
-                with gr.Accordion("高级选项", open=False, elem_id="advanced"):
-                    with gr.Row():
-                        mode = gr.Radio(MODE_CHOICES, value="hybrid", label="检索方式", elem_id="mode")
-                        top_k = gr.Slider(1, 20, value=5, step=1, label="返回段落数（top-k）", elem_id="top-k")
+                with gr.Accordion("高级选项", open=False, elem_id="advanced"), gr.Row():
+                    mode = gr.Radio(MODE_CHOICES, value="hybrid", label="检索方式", elem_id="mode")
+                    top_k = gr.Slider(1, 20, value=5, step=1, label="返回段落数（top-k）", elem_id="top-k")
                 gr.Examples(EXAMPLES, inputs=[question], label="示例问题（点击填入）", elem_id="examples")
                 results = gr.HTML(PLACEHOLDER, elem_id="results", js_on_load=None)
             with gr.Tab("文档管理", id="docs-tab"):
+                gr.Markdown("### 已索引的文档")
+                table = gr.Dataframe(doc_rows(searcher), headers=DOC_HEADERS, interactive=False, wrap=True,
+                                     column_widths=["30%", "34%", "9%", "7%", "11%", "9%"], elem_id="doc-table")
                 with gr.Row():
                     with gr.Column(scale=3):
-                        gr.Markdown("### 已索引的文档")
-                        table = gr.Dataframe(doc_rows(searcher), headers=DOC_HEADERS, interactive=False, wrap=True,
-                                             elem_id="doc-table")
+                        gr.Markdown(f"### 上传文档\n支持 {'、'.join(SUPPORTED)}，单个文件不超过 {MAX_UPLOAD_MB} MB。"
+                                    "上传后会复制到文档文件夹并立即建立索引，完成后即可检索。")
+                        upload = gr.File(label="选择文件", file_count="multiple", file_types=list(SUPPORTED),
+                                         type="filepath", height=180, elem_id="upload")
+                        upload_btn = gr.Button("上传并建立索引", variant="primary", elem_id="upload-btn")
+                        upload_result = gr.HTML("", elem_id="upload-result", js_on_load=None, min_height=60)
+                        gr.Markdown("### 删除文档\n文件会移到文档文件夹的 `.removed/` 中（不会真正删除），并从索引中去掉。")
+                        with gr.Row():
+                            remove_dd = gr.Dropdown([r[0] for r in doc_rows(searcher)], value=None, label="选择文档",
+                                                    elem_id="remove-source", scale=4)
+                            remove_btn = gr.Button("删除", variant="stop", elem_id="remove-btn", scale=1, min_width=100)
+                        remove_result = gr.HTML("", elem_id="remove-result", js_on_load=None, min_height=50)
                     with gr.Column(scale=2):
                         gr.Markdown("### 索引状态")
                         status_panel = gr.HTML(status_html(settings), elem_id="index-status", js_on_load=None)
-                        with gr.Accordion("详细状态", open=False):
-                            status_raw = gr.Textbox(status_text(settings), show_label=False, lines=10, interactive=False,
+                        with gr.Accordion("详细状态（policyqa status）", open=False):
+                            status_raw = gr.Textbox(status_text(settings), show_label=False, lines=12, interactive=False,
                                                     elem_id="status-raw")
-                gr.Markdown(f"### 上传文档\n支持 {'、'.join(SUPPORTED)}，单个文件不超过 {MAX_UPLOAD_MB} MB。"
-                            "上传后会复制到文档文件夹并立即建立索引，完成后即可检索。")
-                upload = gr.File(label="选择文件", file_count="multiple", file_types=list(SUPPORTED), type="filepath",
-                                 elem_id="upload")
-                upload_btn = gr.Button("上传并建立索引", variant="primary", elem_id="upload-btn")
-                upload_result = gr.HTML("", elem_id="upload-result", js_on_load=None)
-                gr.Markdown("### 删除文档\n文件会移到文档文件夹的 `.removed/` 中（不会真正删除），并从索引中去掉。")
-                with gr.Row():
-                    remove_dd = gr.Dropdown([r[0] for r in doc_rows(searcher)], value=None, label="选择文档",
-                                            elem_id="remove-source", scale=4)
-                    remove_btn = gr.Button("删除", variant="stop", elem_id="remove-btn", scale=1, min_width=100)
-                remove_result = gr.HTML("", elem_id="remove-result", js_on_load=None)
 
         filters = [city_dd, year_dd, type_dd]
         refreshed = [city_dd, year_dd, type_dd, table, remove_dd, status_panel, status_raw]
         gr.on([question.submit, search_btn.click], on_search, inputs=[question, *filters, mode, top_k], outputs=results,
               concurrency_limit=4, show_progress="minimal")
         upload_btn.click(on_upload, inputs=[upload, *filters], outputs=[upload_result, upload, *refreshed],
-                         concurrency_limit=1, concurrency_id="index-write")
+                         concurrency_limit=1, concurrency_id="index-write", show_progress_on=[upload_result])
         remove_btn.click(on_remove, inputs=[remove_dd, *filters], outputs=[remove_result, *refreshed],
-                         concurrency_limit=1, concurrency_id="index-write")
-        demo.load(refresh, inputs=filters, outputs=refreshed)
+                         concurrency_limit=1, concurrency_id="index-write", show_progress_on=[remove_result])
+        demo.load(refresh, inputs=filters, outputs=refreshed, show_progress="hidden")
     return demo
 
 

@@ -1,0 +1,71 @@
+"""The results HTML, without a browser or a model: escaping, highlighting, grouping, no-answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qa.types import Answer, Group, Hit
+from ui.app import check_uploads, markup, reason_zh, render_answer, render_error
+
+DOC = "标题\n一、<b>总则</b> & 说明。开展科技特派员工作站建设试点，首批建站29家。其他内容。"
+
+
+def _hit(rank=1, city="荆州市", text=None, **kw) -> Hit:
+    start = DOC.index("开展")
+    end = len(DOC)
+    a0, a1 = start, DOC.index("其他")
+    return Hit(rank=rank, score=0.5, pid=0, doc_id="d1", source="荆州-x.txt", title="荆州<测试>", city=city, year=2022,
+               doc_type="新闻报道", section="荆州<测试> > 一、总则", start=start, end=end, text=text or DOC[start:end],
+               answer=DOC[a0:a1], answer_start=a0, answer_end=a1, **kw)
+
+
+class _Doc:
+    text = DOC
+
+
+def test_markup_escapes_and_nests():
+    out = markup("a<b>c&d", [(1, 4, "<mark>", "</mark>")], ["c&d"])
+    assert out == "a<mark>&lt;b&gt;</mark><span class=\"term\">c&amp;d</span>"
+    # a term that straddles the range boundary is split, tags stay balanced
+    out = markup("科技特派员", [(0, 2, "<mark>", "</mark>")], ["科技特派员"])
+    assert out.count("<mark>") == out.count("</mark>") == 1
+    assert out.count('<span class="term">') == out.count("</span>") == 2
+
+
+def test_card_escapes_document_text_and_marks_answer():
+    html = render_answer(Answer(question="科技特派员工作站", hits=[_hit()], mode="hybrid"), {"d1": _Doc()})
+    assert "<b>总则</b>" not in html and "&lt;b&gt;总则&lt;/b&gt;" in html
+    assert "《荆州&lt;测试&gt;》" in html
+    assert '<mark class="answer">' in html and '<span class="term">科技特派员工作站</span>' in html
+    assert 'class="doc-view"' in html and '<mark class="doc-passage"' in html
+    assert 'class="citation"' in html and "第" in html
+
+
+def test_groups_and_no_answer():
+    hits = [_hit(1), _hit(2, city="岳阳市")]
+    ans = Answer(question="哪些城市设立了科技特派员工作站", hits=hits, mode="hybrid",
+                 groups=[Group("荆州市", [1]), Group("岳阳市", [2])])
+    html = render_answer(ans, {"d1": _Doc()})
+    assert html.count('class="city-group"') == 2 and "2 个地方" in html
+    html = render_answer(Answer(question="火星", hits=hits, mode="hybrid", found=False), {})
+    assert "未找到相关内容" in html and html.count("result-card nearest") == 2
+    html = render_answer(Answer(question="火星", hits=[], mode="hybrid", found=False), {})
+    assert 'class="no-answer"' in html and "result-card" not in html
+
+
+def test_error_is_escaped():
+    assert "&lt;script&gt;" in render_error("<script>")
+
+
+def test_upload_checks(tmp_path: Path):
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x" * 2048)
+    ok_file = tmp_path / "ok.txt"
+    ok_file.write_text("科技", encoding="utf-8")
+    exe = tmp_path / "a.exe"
+    exe.write_bytes(b"MZ")
+    ok, rejected = check_uploads([big, ok_file, exe], max_bytes=1024)
+    assert ok == [ok_file]
+    reasons = dict(rejected)
+    assert "文件过大" in reasons["big.txt"] and "不支持的文件类型" in reasons["a.exe"]
+    assert reason_zh("/tmp/x.txt: file is empty; remove it or add text").startswith("文件为空")
