@@ -42,6 +42,11 @@ def group_by_city(hits: list[Hit], q: Query, idf: dict[str, float], top_k: int) 
             break
         if h not in shown and (h.city or "未知城市") in listed and hit_weight[h.pid] >= SUPPORT * top:
             shown.append(h)
+    for h in hits:  # and, to fill the page, the listed places' other passages
+        if len(shown) >= max(top_k, len(listed)):
+            break
+        if h not in shown and (h.city or "未知城市") in listed:
+            shown.append(h)
     for new_rank, h in enumerate(shown, 1):
         h.rank = new_rank
     groups = [Group(city=c, ranks=[h.rank for h in shown if (h.city or "未知城市") == c]) for c in listed]
