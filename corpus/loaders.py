@@ -107,7 +107,7 @@ def _html(markup: str) -> Extracted:
     for el in root.find_all(list(_HEADING_TAGS) + ["p", "li", "td", "pre", "blockquote", "div"]):
         if el.name == "div" and el.find(list(_HEADING_TAGS) + ["p", "li", "td", "div"]):
             continue  # only leaf divs carry their own text
-        if el.find_parent(["p", "li", "td", "pre", "blockquote"] + list(_HEADING_TAGS)) not in (None,):
+        if el.find_parent(["p", "li", "td", "pre", "blockquote"] + list(_HEADING_TAGS)) is not None:
             continue
         line = re.sub(r"\s+", " ", el.get_text(" ", strip=True)).strip()
         if not line:

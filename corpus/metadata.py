@@ -133,24 +133,23 @@ def find_doc_type(title: str, text: str) -> str:
 
 
 def find_issuer(title: str, text: str, city: str | None, doc_number: str | None) -> str | None:
-    head = text[:1500]
-    m = _ISSUER_LABEL.search(head)
-    if m and re.fullmatch(_ORG, m.group(1)):
-        issuer = m.group(1)
-    else:
-        m = re.match(rf"({_ORG})(?:关于|对)", title)
-        issuer = m.group(1) if m else (m.group(1) if m else None)
-        if issuer is None and m is None:
-            label = _ISSUER_LABEL.search(head)
-            issuer = label.group(1) if label else None
-        if issuer is None and doc_number:
-            prefix = doc_number.split("〔")[0]
-            if "政办" in prefix:
-                issuer = "人民政府办公室"
-            elif "科" in prefix:
-                issuer = "科学技术局"
-            elif prefix.endswith(("政发", "政函", "政")):
-                issuer = "人民政府"
+    label = _ISSUER_LABEL.search(text[:1500])
+    titled = re.match(rf"({_ORG})(?:关于|对)", title)
+    issuer = None
+    if label and re.fullmatch(_ORG, label.group(1)):
+        issuer = label.group(1)
+    elif titled:
+        issuer = titled.group(1)
+    elif label:
+        issuer = label.group(1)
+    elif doc_number:
+        prefix = doc_number.split("〔")[0]
+        if "政办" in prefix:
+            issuer = "人民政府办公室"
+        elif "科" in prefix:
+            issuer = "科学技术局"
+        elif prefix.endswith(("政发", "政函", "政")):
+            issuer = "人民政府"
     if issuer and city and issuer.startswith(("市", "县", "人民", "科学")):
         issuer = city + issuer.removeprefix("市").removeprefix("县")
     return issuer

@@ -27,10 +27,6 @@ MODES = ("hybrid", "dense", "bm25")
 AGGREGATE_DEPTH = 60  # passages considered when listing places, so none is crowded out
 
 
-def r_understand(settings: Settings) -> bool:
-    return settings.retrieval.understand_query
-
-
 class QuestionError(ValueError):
     """A question that cannot be asked as given; the message says how to ask instead."""
 
@@ -46,9 +42,7 @@ def _matches_city(doc_meta, wanted: str) -> bool:
     keys = {doc_meta.city, doc_meta.prefecture, doc_meta.province}
     p = lookup(wanted)
     names = {wanted, wanted + "市", wanted + "县"} | ({p.name, p.short} if p else set())
-    return any(k and (k in names or (p and k == p.name)) for k in keys) or any(
-        k and k.startswith(wanted) for k in keys
-    )
+    return any(k and (k in names or k.startswith(wanted)) for k in keys)
 
 
 class Searcher:
@@ -170,7 +164,7 @@ class Searcher:
         cities = {d.meta.city for d in idx.docs.values() if d.meta.city}
         prefectures = {d.meta.city: d.meta.prefecture for d in idx.docs.values() if d.meta.city and d.meta.prefecture}
         q = analyze(question, cities, prefectures)
-        if not r_understand(self.settings):
+        if not self.settings.retrieval.understand_query:
             q.cities, q.other_places, q.years, q.doc_types = [], [], [], []
         allowed, more = self._allowed(idx, f, q)
         notes += more
