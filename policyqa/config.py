@@ -4,7 +4,6 @@ Environment variables (all optional):
   POLICYQA_CORPUS    folder of documents          (default: ./documents)
   POLICYQA_INDEX     folder of the built index    (default: ./var/index)
   POLICYQA_MODEL     sentence-transformers model name or path (default: m3e-small, offline)
-  POLICYQA_RERANKER  cross-encoder name or path; unset = no reranking (the default)
   POLICYQA_DEVICE    cpu | cuda (default: cuda when available, else cpu)
 """
 
@@ -44,7 +43,6 @@ class Settings:
     corpus_dir: Path = field(default_factory=lambda: Path(os.environ.get("POLICYQA_CORPUS", "documents")))
     index_dir: Path = field(default_factory=lambda: Path(os.environ.get("POLICYQA_INDEX", "var/index")))
     model: str = field(default_factory=lambda: os.environ.get("POLICYQA_MODEL", DEFAULT_MODEL))
-    reranker: str | None = field(default_factory=lambda: os.environ.get("POLICYQA_RERANKER") or None)
     device: str | None = field(default_factory=lambda: os.environ.get("POLICYQA_DEVICE") or None)
     batch_size: int = 32
     index_type: str = "Flat"  # a faiss.index_factory string; exact search is right at this size
