@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from corpus.loaders import normalize
 from eval.gold import GOLD_FILE, KINDS, GoldQuestion, load_gold, locate
 from eval.metrics import mean, mrr_at, ndcg_at, overlaps, recall_at, set_prf
 from index.builder import build
@@ -31,7 +32,9 @@ def _judge(q: GoldQuestion, answer, spans: list[tuple[str, int, int]], k: int) -
     hits = answer.hits[:k]
     relevant, gains, covered = [], [], set()
     for h in hits:
-        match = {i for i, (src, a, b) in enumerate(spans) if src == h.source and overlaps((h.start, h.end), (a, b))}
+        # SQuAD gold is a whole context: any passage of it is the gold passage
+        match = {i for i, (src, a, b) in enumerate(spans)
+                 if src == h.source and (q.kind == "squad" or overlaps((h.start, h.end), (a, b)))}
         relevant.append(bool(match))
         gains.append(1.0 if match - covered else 0.0)
         covered |= match
@@ -49,7 +52,9 @@ def _judge(q: GoldQuestion, answer, spans: list[tuple[str, int, int]], k: int) -
         predicted = {g.city for g in (answer.groups or [])}
         p, r, f = set_prf(predicted, set(q.cities))
         row.update({"city_P": p, "city_R": r, "city_F1": f, "cities": sorted(predicted)})
-    if hits:
+    if hits and q.kind == "squad":  # the answering sentence must contain the dataset's answer
+        row["answer_ok"] = relevant[0] and bool(q.answer) and q.answer.replace(" ", "") in (hits[0].answer or "").replace(" ", "")
+    elif hits:
         top = hits[0]
         row["answer_ok"] = any(src == top.source and overlaps((top.answer_start, top.answer_end), (a, b))
                                for src, a, b in spans)
@@ -65,6 +70,8 @@ def evaluate(searcher: Searcher, gold: list[GoldQuestion], modes: list[str], k: 
     spans = {q.id: locate(q, texts) for q in gold}
     rows: dict[str, list[dict]] = {}
     timings: dict[str, float] = {}
+    if any(m != "bm25" for m in modes):
+        searcher.prime([q.question for q in gold], progress=progress)
     for mode in modes:
         t0 = time.perf_counter()
         rows[mode] = [
@@ -169,12 +176,14 @@ def squad_gold(path: Path, corpus_dir: Path) -> list[GoldQuestion]:
         data = json.loads(f.read_text(encoding="utf-8"))["data"]
         for art in data:
             for para in art["paragraphs"]:
-                ctx = para["context"].strip()
+                ctx = normalize(para["context"]).strip()  # as the loader will read it back
                 name = name_of.setdefault(ctx, f"{f.stem}-{para['qas'][0]['id'].rsplit('_QUERY', 1)[0] if para['qas'] else len(gold)}.txt")
                 doc = corpus_dir / name
                 if not doc.exists():
                     doc.write_text(ctx, encoding="utf-8")
                 for qa in para["qas"]:
+                    if not qa["question"].strip():  # the dataset has a few blank questions
+                        continue
                     ans = qa["answers"][0]["text"] if qa.get("answers") else None
                     gold.append(GoldQuestion(id=qa["id"], kind="squad", question=qa["question"],
                                              evidence=[_whole(name, ctx)], answer=ans))
