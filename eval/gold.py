@@ -41,15 +41,21 @@ def load_gold(path: Path = GOLD_FILE) -> list[GoldQuestion]:
     return out
 
 
-def locate(q: GoldQuestion, texts: dict[str, str]) -> list[tuple[str, int, int]]:
-    """(source, start, end) of each evidence in the documents' extracted text."""
+def locate(q: GoldQuestion, texts: dict[str, str]) -> list[tuple[int, str, int, int]]:
+    """(evidence number, source, start, end) of every occurrence of each evidence in the extracted text.
+
+    A document that states the same words twice has two places a reader can check; either one is
+    the evidence, so both count as found.
+    """
     spans = []
-    for e in q.evidence:
+    for n, e in enumerate(q.evidence):
         text = texts.get(e.source)
         if text is None:
             raise ValueError(f"gold {q.id}: document {e.source} is not in the index")
         at = text.find(e.text)
         if at < 0:
             raise ValueError(f"gold {q.id}: evidence {e.text[:30]!r} is no longer in {e.source}; fix eval/gold.jsonl")
-        spans.append((e.source, at, at + len(e.text)))
+        while at >= 0:
+            spans.append((n, e.source, at, at + len(e.text)))
+            at = text.find(e.text, at + 1)
     return spans

@@ -27,26 +27,27 @@ REPO = Path(__file__).resolve().parents[1]
 SEED_CORPUS = REPO / "documents"
 
 
-def _judge(q: GoldQuestion, answer, spans: list[tuple[str, int, int]], k: int) -> dict:
+def _judge(q: GoldQuestion, answer, spans: list[tuple[int, str, int, int]], k: int) -> dict:
     """Per-question scores. A result is relevant when it covers most of some gold evidence."""
     hits = answer.hits[:k]
     relevant, gains, covered = [], [], set()
     for h in hits:
         # SQuAD gold is a whole context: any passage of it is the gold passage
-        match = {i for i, (src, a, b) in enumerate(spans)
+        match = {n for n, src, a, b in spans
                  if src == h.source and (q.kind == "squad" or overlaps((h.start, h.end), (a, b)))}
         relevant.append(bool(match))
         gains.append(1.0 if match - covered else 0.0)
         covered |= match
     row = {"id": q.id, "kind": q.kind, "question": q.question, "found": answer.found,
-           "top": hits[0].text[:80] if hits else None, "top_source": hits[0].source if hits else None}
+           "top": hits[0].text[:80] if hits else None, "top_source": hits[0].source if hits else None,
+           "top_dense": max((h.dense for h in hits), default=0.0)}  # what the no-answer threshold is tuned on
     if q.kind == "negative":
         row["refused"] = not answer.found
         return row
     row.update({f"R@{n}": recall_at(relevant, n) for n in range(1, k + 1)})
     row["MRR@10"] = mrr_at(relevant, 10)
-    row["nDCG@10"] = ndcg_at(gains, len(spans), 10)
-    row["evidence_recall"] = len(covered) / len(spans) if spans else 0.0
+    row["nDCG@10"] = ndcg_at(gains, len(q.evidence), 10)
+    row["evidence_recall"] = len(covered) / len(q.evidence) if q.evidence else 0.0
     row["refused"] = not answer.found
     if q.kind == "aggregate":
         predicted = {g.city for g in (answer.groups or [])}
@@ -57,11 +58,10 @@ def _judge(q: GoldQuestion, answer, spans: list[tuple[str, int, int]], k: int) -
     elif hits:
         top = hits[0]
         row["answer_ok"] = any(src == top.source and overlaps((top.answer_start, top.answer_end), (a, b))
-                               for src, a, b in spans)
+                               for _, src, a, b in spans)
         if q.answer:
             row["span_em"] = (top.answer_span or "").replace(" ", "") == q.answer.replace(" ", "")
             row["answer_span"] = top.answer_span
-    row["top_dense"] = max((h.dense for h in hits), default=0.0)
     return row
 
 
