@@ -44,11 +44,12 @@ def _tokenizer():
     return tok
 
 
-def tokenize(text: str) -> list[str]:
-    """Search-mode tokens, lowercased, without stopwords and punctuation."""
+def tokenize(text: str, search: bool = True) -> list[str]:
+    """Lowercased tokens without stopwords and punctuation. Search mode (for BM25) adds the parts
+    of long words (科技特派员工作站 → 特派员, 工作站, ...); precise mode keeps each word whole."""
     tok = _tokenizer()
     with _lock:  # jieba's tokenizer is not thread-safe (the web server queries from threads)
-        words = list(tok.cut_for_search(text.lower()))
+        words = list(tok.cut_for_search(text.lower()) if search else tok.cut(text.lower()))
     return [w for w in words if w.strip() and w not in STOPWORDS and _TOKEN_OK.search(w)]
 
 

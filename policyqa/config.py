@@ -28,10 +28,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 class Retrieval:
     """Ranking knobs; defaults were chosen on the evaluation set (README, "Choosing defaults")."""
 
-    fusion: str = "rrf"  # rrf | weighted
+    fusion: str = "weighted"  # weighted (min-max scores) | rrf (reciprocal rank)
     rrf_k: int = 60
-    dense_weight: float = 1.0
-    bm25_weight: float = 1.0
+    dense_weight: float = 0.5
+    bm25_weight: float = 0.5
     candidates: int = 100  # per retriever, before fusion
     per_doc: int = 3  # passages of one document in the top results, unless its city is asked for
     no_answer_threshold: float = 0.0  # below: 未找到相关内容

@@ -7,27 +7,40 @@ must cover most of the informative question terms that any place's best sentence
 
 from __future__ import annotations
 
+from corpus.sections import sentence_spans
 from index.lexical import tokenize
 from qa.query import Query
 from qa.types import Group, Hit
 
-SUPPORT = 0.75  # share of the best place's topical term weight a place must reach to be listed
+SUPPORT = 0.4  # share of the best place's topical term weight a place must reach to be listed (README: 0.4 by sweep)
+# how a 哪些城市 question is phrased, not what it is about: a place's sentence need not repeat these
+REPORTING_VERBS = frozenset("设定 提出 公布 给出 提到 具体 数值 推动 推行 开展 设立 举办 组织 在".split())
 
 
-def _topic_weight(hit: Hit, q: Query, idf: dict[str, float]) -> float:
-    words = set(tokenize(hit.answer or ""))
-    return sum(idf.get(t, 0.0) for t in set(q.tokens) & words)
+def topic_terms(q: Query) -> list[str]:
+    """Whole words of the question (and its synonyms), not their parts: for 科技特派员工作站 a place
+    must mention the 工作站, not merely 特派员."""
+    words = tokenize(q.text, search=False) + [w for e in q.expansions for w in tokenize(e, search=False)]
+    return [w for w in dict.fromkeys(words) if w not in REPORTING_VERBS]
+
+
+def _topic_weight(hit: Hit, terms: list[str], idf: dict[str, float]) -> float:
+    """The topical term weight of the passage's most topical sentence (not the displayed answer,
+    which may have been chosen for holding a number)."""
+    text = hit.text.lower()
+    return max((sum(idf.get(t, 0.5) for t in terms if t in text[a:b]) for a, b in sentence_spans(text, 0, len(text))), default=0.0)
 
 
 def group_by_city(hits: list[Hit], q: Query, idf: dict[str, float], top_k: int) -> tuple[list[Group], list[Hit]]:
     """Groups (each city once, best passage first) and the hits to show, re-ranked by group."""
+    terms = topic_terms(q)
     by_city: dict[str, list[Hit]] = {}
     weight: dict[str, float] = {}
     hit_weight: dict[int, float] = {}
     for h in hits:
         city = h.city or "未知城市"
         by_city.setdefault(city, []).append(h)
-        hit_weight[h.pid] = _topic_weight(h, q, idf)
+        hit_weight[h.pid] = _topic_weight(h, terms, idf)
         weight[city] = max(weight.get(city, 0.0), hit_weight[h.pid])
     if not by_city:
         return [], hits[:top_k]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from corpus.places import find_places, lookup
+from corpus.places import find_places, gazetteer, lookup
 from index.lexical import add_words, tokenize
 
 SYNONYMS_FILE = Path(__file__).parent / "data" / "synonyms.txt"
@@ -20,7 +20,10 @@ AGGREGATE = re.compile(
     r"哪些(?:城市|地方|县|市|地区|区县|县市)|哪几个(?:城市|地方|县|市|地区)?|哪几(?:个|座)?城市"
     r"|各(?:个)?(?:城市|地方|县市)分别|有哪些(?:城市|地方)"
 )
-SPAN_WORDS = re.compile(r"多少|几|哪天|何时|什么时候|哪年|目标|哪家|哪个单位|叫什么|名称|文号|哪一|多高|多大|数量|比例|成交额|金额|日期")
+SPAN_WORDS = re.compile(
+    r"多少|几|哪(?:两|几)?所|哪些(?:高校|单位|机构)|哪天|何时|什么时候|哪年|目标|哪家|哪个单位|叫什么|名称|文号|哪一|多高|多大|数量|比例"
+    r"|成交额|金额|日期"
+)
 DOC_TYPES = ("工作要点", "工作方案", "提案答复", "新闻报道", "进展汇报", "规划", "政策解读", "通知", "管理办法", "意见")
 _TYPE_WORDS = {"要点": "工作要点", "方案": "工作方案", "答复": "提案答复", "提案": "提案答复", "报道": "新闻报道",
                "汇报": "进展汇报", "进展": "进展汇报", "规划": "规划", "解读": "政策解读"}
@@ -32,6 +35,7 @@ class Query:
     tokens: list[str]  # lexical tokens, synonyms added
     cities: list[str] = field(default_factory=list)  # indexed cities the question names
     other_places: list[str] = field(default_factory=list)  # places named that no document is about
+    broader: list[str] = field(default_factory=list)  # a prefecture or province named whose own documents are absent
     years: list[int] = field(default_factory=list)
     doc_types: list[str] = field(default_factory=list)
     aggregate: bool = False
@@ -70,13 +74,21 @@ def analyze(question: str, indexed_cities: set[str], prefectures: dict[str, str]
     prefectures = prefectures or {}
     named = list(find_places(question))
     cities, other = [], []
+    broader: list[str] = []
     for place in named:
         if place in indexed_cities:
             cities.append(place)
         else:
             # a prefecture named in the question covers its indexed counties (黄石 → 大冶市)
             under = [c for c, pref in prefectures.items() if pref == place]
-            (cities.extend(under) if under else other.append(place))
+            if under:
+                cities.extend(under)
+                broader.append(place)
+            else:
+                other.append(place)
+    # a province is never a document's city; named, it covers every indexed place inside it
+    provinces = {p.province for p in map(lookup, indexed_cities) if p}
+    broader += [p.name for p in gazetteer() if p.level == "province" and p.name in question and p.name in provinces]
     years = sorted({int(y) for y in re.findall(r"((?:19|20)\d{2})\s*年?", question)})
     types = [t for t in DOC_TYPES if t in question]
     types += [v for k, v in _TYPE_WORDS.items() if k in question and v not in types]
@@ -90,6 +102,7 @@ def analyze(question: str, indexed_cities: set[str], prefectures: dict[str, str]
         tokens=tokens,
         cities=list(dict.fromkeys(cities)),
         other_places=other,
+        broader=broader,
         years=years,
         doc_types=types,
         aggregate=bool(AGGREGATE.search(question)),

@@ -8,6 +8,7 @@ and group by place. When the best evidence is weak, the answer says so (未找�
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +19,15 @@ from corpus.places import lookup
 from index import embedder
 from index.loaded import LoadedIndex, check_compatible, is_stale, load
 from policyqa.config import MAX_QUESTION_CHARS, Settings
-from qa.answer import answer_span, best_sentence
-from qa.grouping import group_by_city
+from qa.answer import answer_span, asked_pattern, best_sentence
+from qa.grouping import group_by_city, topic_terms
 from qa.query import Query, analyze
 from qa.types import Answer, Hit
 
 MODES = ("hybrid", "dense", "bm25")
 AGGREGATE_DEPTH = 60  # passages considered when listing places, so none is crowded out
+PLAN_TYPES = ("工作要点", "工作方案", "规划")  # documents that set targets and report no outcomes
+ACTUAL = re.compile(r"实际|完成了|实现了")
 QUESTION_CACHE = 1024  # question vectors kept; prime() may hold more
 
 
@@ -202,6 +205,8 @@ class Searcher:
                 m = idx.doc(pid).meta
                 if (q.years and set(q.years) & set(m.years or [m.year])) or (q.doc_types and m.doc_type in q.doc_types):
                     fused[pid] *= 1.15
+                if q.years and any(str(y) in idx.passages[pid].body for y in q.years):  # the year in the passage itself
+                    fused[pid] *= 1.1
             notes.append("按问题中的" + "、".join([*map(str, q.years), *q.doc_types]) + "提升了匹配文档的排名")
         dense_of = {int(i): float(s) for s, i in zip(*dense)}
         if qvec is not None and len(fused):
@@ -213,10 +218,11 @@ class Searcher:
         ranked = sorted(fused, key=lambda p: -fused[p])
         hits = self._select(idx, ranked, fused, q, top_k if not q.aggregate else max(top_k, AGGREGATE_DEPTH))
         idf = idx.bm25.idf(q.tokens)
+        asked = asked_pattern(question) if q.wants_span else None
         out: list[Hit] = []
         for rank, pid in enumerate(hits, 1):
             p, d = idx.passages[pid], idx.doc(pid)
-            a, b, _ = best_sentence(p.body, p.start, q.tokens, idf, q.wants_span)
+            a, b, _ = best_sentence(p.body, p.start, q.tokens, idf, asked)
             sentence = d.text[a:b]
             out.append(Hit(
                 rank=rank, score=fused[pid], pid=pid, doc_id=d.doc_id, source=d.source, title=d.meta.title,
@@ -228,10 +234,10 @@ class Searcher:
             ))
         answer = Answer(question=question, hits=out, mode=mode, notes=notes)
         if q.aggregate:
-            answer.groups, answer.hits = group_by_city(out, q, idf, top_k)
-        answer.found = self._found(out, q, mode)
-        if q.other_places and not q.cities:
-            notes.append(f"问题提到的{'、'.join(q.other_places)}不在已索引文档的城市中")
+            answer.groups, answer.hits = group_by_city(out, q, idx.bm25.idf(topic_terms(q)), top_k)
+        answer.found, why = self._found(idx, out, q, mode)
+        if why:
+            notes.append(why)
         return answer
 
     def _select(self, idx: LoadedIndex, ranked: list[int], fused, q: Query, k: int) -> list[int]:
@@ -249,12 +255,29 @@ class Searcher:
                 break
         return out
 
-    def _found(self, hits: list[Hit], q: Query, mode: str) -> bool:
-        """Weak best evidence, or a question about a place no document covers: 未找到相关内容."""
+    def _found(self, idx: LoadedIndex, hits: list[Hit], q: Query, mode: str) -> tuple[bool, str | None]:
+        """Whether the hits answer the question, and if not, why (shown to the user).
+
+        Beyond weak evidence, three questions are refused because no indexed document can answer
+        them whatever the passages say: one about a place no document covers, one asking a figure
+        for a prefecture or province when only places inside it are indexed (大冶's figure is not
+        黄石's), and one about a year that the named place's documents never mention.
+        """
         if not hits:
-            return False
-        if q.other_places and not q.cities:
-            return False
+            return False, None
+        if q.other_places and not q.cities and not q.aggregate:  # 哪些城市在武汉设有…: 武汉 is the topic
+            return False, f"问题提到的{'、'.join(q.other_places)}不在已索引文档的城市中"
+        if q.broader and q.wants_span and not q.aggregate:
+            inside = "、".join(q.cities) or "其下辖城市"
+            return False, f"没有{'、'.join(q.broader)}本级的文档（只有{inside}的），无法给出{'、'.join(q.broader)}的数字"
+        if q.cities and q.years:
+            texts = [d.text for d in idx.docs.values() if d.meta.city in q.cities]
+            missing = [y for y in q.years if not any(str(y) in t for t in texts)]
+            if missing:
+                return False, f"{'、'.join(q.cities)}的文档中没有提到{'、'.join(map(str, missing))}年"
+        plans_only = all(d.meta.doc_type in PLAN_TYPES for d in idx.docs.values() if d.meta.city in q.cities)
+        if q.cities and ACTUAL.search(q.text) and not q.aggregate and plans_only:
+            return False, f"{'、'.join(q.cities)}的文档都是工作计划，只有目标，没有实际完成的数字"
         threshold = self.settings.retrieval.no_answer_threshold
         best = max(h.dense for h in hits) if mode != "bm25" else max(h.bm25 for h in hits)
-        return best >= threshold
+        return best >= threshold, None
