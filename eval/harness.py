@@ -205,7 +205,9 @@ def run(settings: Settings, gold: list[GoldQuestion], modes: list[str], k: int, 
     summary = summarize(result)
     report_dir.mkdir(parents=True, exist_ok=True)
     md = [f"# {title}", "", f"{len(gold)} questions, k={k}, model {searcher.index.model}, "
-          f"chunker {searcher.index.manifest['chunker']}", "", table(summary, k), "",
+          f"chunker {searcher.index.manifest['chunker']}"
+          + (f", reranker {settings.reranker} (top {settings.retrieval.rerank_depth})" if settings.reranker else ""),
+          "", table(summary, k), "",
           "seconds per question: " + ", ".join(f"{m} {s * 1000:.0f} ms" for m, s in result["seconds_per_question"].items()),
           "", "## Failing questions (hybrid)", "", *(failures(result) or ["none"]), "", "![Recall@k](recall_at_k.png)"]
     (report_dir / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")

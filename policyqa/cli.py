@@ -25,6 +25,7 @@ def _settings(args) -> Settings:
         corpus_dir=Path(args.corpus) if getattr(args, "corpus", None) else None,
         index_dir=Path(args.index) if getattr(args, "index", None) else None,
         model=getattr(args, "model", None),
+        reranker=getattr(args, "reranker", None),
     )
 
 
@@ -141,6 +142,11 @@ def parser() -> argparse.ArgumentParser:
         if model:
             sp.add_argument("--model", help="sentence-transformers model name or path (default: m3e-small)")
 
+    def reranker(sp):
+        sp.add_argument("--reranker", metavar="NAME_OR_PATH",
+                        help="cross-encoder (a local folder: none ships offline) that re-orders the top candidates "
+                             "(default: $POLICYQA_RERANKER, else off)")
+
     b = sub.add_parser("build", help="build or update the index from the documents folder")
     common(b)
     b.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -156,6 +162,7 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--year", type=int)
     a.add_argument("--doc-type", help="e.g. 工作要点, 工作方案, 提案答复, 新闻报道, 进展汇报")
     a.add_argument("--json", action="store_true", help="one JSON object per question, one per line")
+    reranker(a)
     a.set_defaults(func=cmd_ask)
 
     ad = sub.add_parser("add", help="copy files or folders into the documents folder and index them")
@@ -182,6 +189,7 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--squad", help="evaluate a SQuAD-format dataset (file or folder of .json) instead")
     ev.add_argument("--limit", type=int, help="only the first N questions (quick runs)")
     ev.add_argument("--report", default="var/eval-report", help="report folder (Markdown, JSON, PNG)")
+    reranker(ev)
     ev.set_defaults(func=cmd_eval)
 
     sv = sub.add_parser("serve", help="open the web UI")
@@ -189,6 +197,7 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     sv.add_argument("--port", type=int, default=7860)
     sv.add_argument("--build-if-missing", action="store_true", help="build the index first when there is none")
+    reranker(sv)
     sv.set_defaults(func=cmd_serve)
     return p
 

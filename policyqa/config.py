@@ -4,6 +4,7 @@ Environment variables (all optional):
   POLICYQA_CORPUS    folder of documents          (default: ./documents)
   POLICYQA_INDEX     folder of the built index    (default: ./var/index)
   POLICYQA_MODEL     sentence-transformers model name or path (default: m3e-small, offline)
+  POLICYQA_RERANKER  cross-encoder name or local folder to re-order the top candidates (default: unset = off)
   POLICYQA_DEVICE    cpu | cuda (default: cuda when available, else cpu)
 """
 
@@ -36,6 +37,7 @@ class Retrieval:
     per_doc: int = 3  # passages of one document in the top results, unless its city is asked for
     no_answer_threshold: float = 0.0  # below: 未找到相关内容
     understand_query: bool = True  # places/years/types named in the question filter and boost
+    rerank_depth: int = 30  # fused candidates re-ordered by the cross-encoder, when Settings.reranker is set
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Settings:
     corpus_dir: Path = field(default_factory=lambda: Path(os.environ.get("POLICYQA_CORPUS", "documents")))
     index_dir: Path = field(default_factory=lambda: Path(os.environ.get("POLICYQA_INDEX", "var/index")))
     model: str = field(default_factory=lambda: os.environ.get("POLICYQA_MODEL", DEFAULT_MODEL))
+    # a sentence-transformers CrossEncoder (name or local folder); None = no reranking, nothing loaded
+    reranker: str | None = field(default_factory=lambda: os.environ.get("POLICYQA_RERANKER") or None)
     device: str | None = field(default_factory=lambda: os.environ.get("POLICYQA_DEVICE") or None)
     batch_size: int = 32
     index_type: str = "Flat"  # a faiss.index_factory string; exact search is right at this size

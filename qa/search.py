@@ -216,6 +216,11 @@ class Searcher:
                 dense_of.update(zip(missing, (vecs @ qvec[0]).tolist()))
         bm_all = bm[2]
         ranked = sorted(fused, key=lambda p: -fused[p])
+        if self.settings.reranker:  # optional cross-encoder over the head; Hit.score stays the fused score
+            from qa.rerank import rerank_for_search
+
+            ranked, more = rerank_for_search(self.settings, question, ranked, lambda pid: idx.passages[pid].body)
+            notes += more
         hits = self._select(idx, ranked, fused, q, top_k if not q.aggregate else max(top_k, AGGREGATE_DEPTH))
         idf = idx.bm25.idf(q.tokens)
         asked = asked_pattern(question) if q.wants_span else None
