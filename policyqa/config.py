@@ -35,7 +35,7 @@ class Retrieval:
     bm25_weight: float = 0.5
     candidates: int = 100  # per retriever, before fusion
     per_doc: int = 3  # passages of one document in the top results, unless its city is asked for
-    no_answer_threshold: float = 0.0  # below: 未找到相关内容
+    no_answer_threshold: float = 0.68  # top cosine below: 未找到相关内容 (eval.tune threshold)
     understand_query: bool = True  # places/years/types named in the question filter and boost
     rerank_depth: int = 30  # fused candidates re-ordered by the cross-encoder, when Settings.reranker is set
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from corpus.places import lookup
 from corpus.sections import sentence_spans
 from index.lexical import tokenize
 
@@ -49,7 +50,8 @@ def _candidates(pattern: re.Pattern, sentence: str) -> list[tuple[int, str]]:
 
 def best_sentence(body: str, offset: int, tokens: list[str], idf: dict[str, float],
                   asked: re.Pattern | None = None) -> tuple[int, int, float]:
-    """(start, end, score) of the best sentence of a passage, in document offsets.
+    """(start, end, share) of the best sentence of a passage, in document offsets; `share` is how
+    much of the question's term weight the sentence holds (low: the question is a paraphrase).
 
     `asked` is the kind of phrase the question wants (asked_pattern), if it wants one: a sentence
     holding such a phrase is preferred, and a 文号 line wins outright, since it shares no words with
@@ -57,16 +59,17 @@ def best_sentence(body: str, offset: int, tokens: list[str], idf: dict[str, floa
     """
     qset = set(tokens)
     most = sum(idf.get(t, 1.0) for t in qset)
-    best = (offset, offset + len(body), -1.0)
+    best, best_score = (offset, offset + len(body), 0.0), -1.0
     for a, b in sentence_spans(body, 0, len(body)):
         sent = body[a:b]
         words = set(tokenize(sent))
-        score = sum(idf.get(t, 1.0) for t in qset & words)
+        shared = sum(idf.get(t, 1.0) for t in qset & words)
+        score = shared
         if asked is not None and _candidates(asked, sent):
             score = score * 1.5 + (most if asked is _DOC_NUMBER else 0.0)
         score /= 1.0 + 0.002 * len(sent)  # equal evidence: prefer the shorter sentence
-        if score > best[2]:
-            best = (offset + a, offset + b, score)
+        if score > best_score:
+            best, best_score = (offset + a, offset + b, shared / most if most else 0.0), score
     return best
 
 
@@ -79,9 +82,16 @@ def answer_span(sentence: str, question: str, tokens: list[str]) -> str | None:
         if asked:
             same = [(p, c) for p, c in cands if c.rstrip("以上左右").endswith(asked.group(1))]
             cands = same or cands
+    if pattern is _ORG and re.search(r"哪(?:两|几|些)", question):  # several asked for: prefer a list
+        lists = [(p, c) for p, c in cands if re.search(r"[、和及与]", c)]
+        cands = lists or cands
     if not cands:
         return None
-    anchors = [m.end() for t in tokens if len(t) > 1 for m in re.finditer(re.escape(t), sentence)]
+    # place names are everywhere in these documents: they anchor nothing
+    anchors = [m.end() for t in tokens if len(t) > 1 and lookup(t) is None for m in re.finditer(re.escape(t), sentence)]
     if not anchors:
         return cands[0][1]
+    # a quantity follows its term (成交额140亿元); an organisation comes before its verb (与X签订)
+    if pattern is _ORG:
+        return min(cands, key=lambda pc: min(abs(pc[0] - a) + (5 if pc[0] > a else 0) for a in anchors))[1]
     return min(cands, key=lambda pc: min(abs(pc[0] - a) + (0 if pc[0] >= a else 5) for a in anchors))[1]

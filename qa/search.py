@@ -121,7 +121,8 @@ class Searcher:
             if not f.city and q.cities and m.city not in q.cities:
                 doc_ok[i] = False
         if not f.city and q.cities:
-            notes.append(f"问题提到{'、'.join(q.cities)}：只检索{'、'.join(q.cities)}的文档")
+            named = f"{'、'.join(q.broader)}：只检索其下辖" if q.broader else f"{'、'.join(q.cities)}：只检索"
+            notes.append(f"问题提到{named}{'、'.join(q.cities)}的文档")
         keep = doc_ok[idx.doc_of]
         return (None if keep.all() else keep), notes
 
@@ -224,10 +225,10 @@ class Searcher:
         hits = self._select(idx, ranked, fused, q, top_k if not q.aggregate else max(top_k, AGGREGATE_DEPTH))
         idf = idx.bm25.idf(q.tokens)
         asked = asked_pattern(question) if q.wants_span else None
+        spans = [best_sentence(idx.passages[pid].body, idx.passages[pid].start, q.tokens, idf, asked) for pid in hits]
         out: list[Hit] = []
-        for rank, pid in enumerate(hits, 1):
+        for rank, (pid, (a, b, _)) in enumerate(zip(hits, spans), 1):
             p, d = idx.passages[pid], idx.doc(pid)
-            a, b, _ = best_sentence(p.body, p.start, q.tokens, idf, asked)
             sentence = d.text[a:b]
             out.append(Hit(
                 rank=rank, score=fused[pid], pid=pid, doc_id=d.doc_id, source=d.source, title=d.meta.title,

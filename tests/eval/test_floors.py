@@ -47,3 +47,5 @@ def test_hybrid_stays_above_floors(searcher):
              for kind, metrics in floors.items() for name, floor in metrics.items()
              if not summary[kind][name] >= floor]
     assert not below, "hybrid fell below eval/floors.json: " + "; ".join(below)
+    # the no-answer threshold may refuse at most 5% of the questions the corpus does answer
+    assert summary["all"]["false_refusal"] <= 0.05, f"{summary['all']['false_refusal']:.3f} of answerable questions refused"

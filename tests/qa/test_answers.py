@@ -1,0 +1,54 @@
+"""Answers a reader would check: the sentence and phrase given, and the questions refused.
+
+Refusals carry their reason in the notes, so the user learns why nothing was found, and the
+nearest passages are still returned, marked as such.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_doc_number_question_marks_the_doc_number_line(searcher):
+    answer = searcher.ask("咸宁《2021年全市科技工作要点》的文号是多少")
+    top = answer.hits[0]
+    assert top.answer_span == "咸科技发〔2021〕1号"
+    assert "咸科技发〔2021〕1号" in top.answer
+
+
+def test_which_universities_gives_their_names(searcher):
+    top = searcher.ask("广水计划和哪两所高校签订市校合作协议").hits[0]
+    assert "湖北理工学院" in top.answer and top.answer_span == "湖北理工学院、武昌工学院"
+
+
+@pytest.mark.parametrize("question, reason", [
+    ("黄石市2024年科技型中小企业入库总数是多少", "没有黄石市本级的文档"),  # only 大冶, a county of 黄石, is indexed
+    ("湖北省2022年全省研发投入强度是多少", "没有湖北省本级的文档"),
+    ("荆州2019年的专利授权量是多少", "没有提到2019年"),
+    ("咸宁2021年实际新增了多少家高新技术企业", "只有目标"),  # the 咸宁 document is a plan
+    ("深圳市科技特派员的补贴标准是多少", "不在已索引文档的城市中"),
+])
+def test_unanswerable_questions_are_refused_with_the_reason(searcher, question, reason):
+    answer = searcher.ask(question)
+    assert not answer.found
+    assert any(reason in n for n in answer.notes), answer.notes
+    assert answer.hits  # the nearest passages are still shown, as such
+
+
+def test_off_topic_question_is_refused(searcher):
+    assert not searcher.ask("感冒了吃什么药好得快").found
+
+
+@pytest.mark.parametrize("question", [
+    "哪些城市在武汉设有离岸科创中心",  # 武汉 is what is asked about, not a city to filter on
+    "荆州2022年新增了多少家高新技术企业",
+    "大冶2024年全社会研发投入上报数是多少",
+])
+def test_answerable_questions_are_not_refused(searcher, question):
+    assert searcher.ask(question).found
+
+
+def test_prefecture_question_without_a_figure_still_answers_from_its_county(searcher):
+    answer = searcher.ask("黄石有哪些科技创新举措")
+    assert answer.found and answer.hits[0].city == "大冶市"
+    assert any("黄石市：只检索其下辖大冶市" in n for n in answer.notes)
