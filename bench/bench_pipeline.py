@@ -51,9 +51,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         s = replace(base, index_dir=Path(tmp) / "index")
         build(s, progress=False)
-        searcher = Searcher(s)
         questions = [q.question for q in load_gold()]
         for mode in MODES:
+            searcher = Searcher(s)  # fresh: no question vectors cached from the previous mode
             for q in questions[:5]:
                 searcher.ask(q, mode=mode)  # warm
             times = []

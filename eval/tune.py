@@ -109,7 +109,9 @@ def sweep_threshold(settings: Settings, gold, squad_report: Path | None) -> list
     for t in [round(0.5 + 0.01 * i, 2) for i in range(31)]:
         ref = sum(_refused(r, t) for r in neg) / len(neg)
         fr = sum(_refused(r, t) for r in pos) / len(pos)
-        fr_squad = sum(_refused(r, t) for r in squad) / len(squad) if squad else 0.0
+        # SQuAD runs leave places and years alone, so only the threshold refuses there: the report's
+        # own `found` already had the configured threshold applied, the top cosine has not
+        fr_squad = sum(r["top_dense"] < t for r in squad) / len(squad) if squad else 0.0
         ok = fr <= MAX_FALSE_REFUSAL and fr_squad <= MAX_FALSE_REFUSAL
         if ok and (best is None or ref > best[1]):
             best = (t, ref)
