@@ -26,6 +26,11 @@ _ORG_LEAD = re.compile(r"^(?:推动|推进|联合|依托|携手|积极|主动|�
 _ASKS_ORG = re.compile(r"哪(?:家|个|两|几|些)?(?:所|家|个)?(?:单位|高校|大学|学院|机构|公司|银行|部门)|谁提出")
 
 
+def has_quantity(sentence: str) -> bool:
+    """Whether the sentence states an amount (a number with its unit, or a percentage)."""
+    return bool(_candidates(_NUMBER, sentence))
+
+
 def asked_pattern(question: str) -> re.Pattern:
     """What kind of phrase the question wants: a 文号, a date, an organisation, a name, or a quantity."""
     if "文号" in question:

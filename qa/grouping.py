@@ -1,19 +1,23 @@
 """City-by-city answers for 哪些城市 / 哪些地方 / 哪几个 questions.
 
-A place is listed only when one of its passages carries the question's topic in its
-answering sentence, not when the topic is mentioned in passing: the place's best sentence
-must cover most of the informative question terms that any place's best sentence covers.
+A place is listed only when one of its passages carries the question's topic in one
+sentence, not when the topic is mentioned in passing: the place's most topical sentence must
+hold a good share (SUPPORT) of the topical word weight that the best place's sentence holds.
 """
 
 from __future__ import annotations
 
+import re
+
 from corpus.sections import sentence_spans
 from index.lexical import tokenize
+from qa.answer import has_quantity
 from qa.query import Query
 from qa.types import Group, Hit
 
 SUPPORT = 0.4  # share of the best place's topical term weight a place must reach to be listed (README: 0.4 by sweep)
 # how a 哪些城市 question is phrased, not what it is about: a place's sentence need not repeat these
+ASKS_AMOUNT = re.compile(r"数量|数值|具体|家数|金额|多少|目标|增速|幅度|比重|占比")
 REPORTING_VERBS = frozenset("设定 提出 公布 给出 提到 具体 数值 推动 推行 开展 设立 举办 组织 在".split())
 
 
@@ -24,23 +28,26 @@ def topic_terms(q: Query) -> list[str]:
     return [w for w in dict.fromkeys(words) if w not in REPORTING_VERBS]
 
 
-def _topic_weight(hit: Hit, terms: list[str], idf: dict[str, float]) -> float:
+def _topic_weight(hit: Hit, terms: list[str], idf: dict[str, float], amount: bool) -> float:
     """The topical term weight of the passage's most topical sentence (not the displayed answer,
-    which may have been chosen for holding a number)."""
+    which may have been chosen for holding a number). When the question asks which places gave a
+    figure (数量, 具体数值, 目标 …), only sentences that state an amount count."""
     text = hit.text.lower()
-    return max((sum(idf.get(t, 0.5) for t in terms if t in text[a:b]) for a, b in sentence_spans(text, 0, len(text))), default=0.0)
+    sentences = [text[a:b] for a, b in sentence_spans(text, 0, len(text))]
+    return max((sum(idf.get(t, 0.5) for t in terms if t in s) for s in sentences if not amount or has_quantity(s)), default=0.0)
 
 
 def group_by_city(hits: list[Hit], q: Query, idf: dict[str, float], top_k: int) -> tuple[list[Group], list[Hit]]:
     """Groups (each city once, best passage first) and the hits to show, re-ranked by group."""
     terms = topic_terms(q)
+    amount = bool(ASKS_AMOUNT.search(q.text))
     by_city: dict[str, list[Hit]] = {}
     weight: dict[str, float] = {}
     hit_weight: dict[int, float] = {}
     for h in hits:
         city = h.city or "未知城市"
         by_city.setdefault(city, []).append(h)
-        hit_weight[h.pid] = _topic_weight(h, terms, idf)
+        hit_weight[h.pid] = _topic_weight(h, terms, idf, amount)
         weight[city] = max(weight.get(city, 0.0), hit_weight[h.pid])
     if not by_city:
         return [], hits[:top_k]
