@@ -264,10 +264,13 @@ class Searcher:
     def _found(self, idx: LoadedIndex, hits: list[Hit], q: Query, mode: str) -> tuple[bool, str | None]:
         """Whether the hits answer the question, and if not, why (shown to the user).
 
-        Beyond weak evidence, three questions are refused because no indexed document can answer
-        them whatever the passages say: one about a place no document covers, one asking a figure
-        for a prefecture or province when only places inside it are indexed (大冶's figure is not
-        黄石's), and one about a year that the named place's documents never mention.
+        Beyond weak evidence (no hit, or a best cosine under the threshold; BM25 alone has no
+        comparable score, so bm25 mode refuses only when no question word matches), four
+        questions are refused because no indexed document can answer them whatever the passages
+        say: one about a place no document covers; one asking a figure for a prefecture or
+        province when only places inside it are indexed (大冶's figure is not 黄石's); one about a
+        year that the named place's documents never mention; and one asking what was actually
+        achieved of a place whose documents are all plans.
         """
         if not hits:
             return False, None
@@ -276,14 +279,12 @@ class Searcher:
         if q.broader and q.wants_span and not q.aggregate:
             inside = "、".join(q.cities) or "其下辖城市"
             return False, f"没有{'、'.join(q.broader)}本级的文档（只有{inside}的），无法给出{'、'.join(q.broader)}的数字"
-        if q.cities and q.years:
-            texts = [d.text for d in idx.docs.values() if d.meta.city in q.cities]
-            missing = [y for y in q.years if not any(str(y) in t for t in texts)]
-            if missing:
-                return False, f"{'、'.join(q.cities)}的文档中没有提到{'、'.join(map(str, missing))}年"
-        plans_only = all(d.meta.doc_type in PLAN_TYPES for d in idx.docs.values() if d.meta.city in q.cities)
-        if q.cities and ACTUAL.search(q.text) and not q.aggregate and plans_only:
+        named_docs = [d for d in idx.docs.values() if d.meta.city in q.cities]
+        missing = [y for y in q.years if named_docs and not any(str(y) in d.text for d in named_docs)]
+        if missing:
+            return False, f"{'、'.join(q.cities)}的文档中没有提到{'、'.join(map(str, missing))}年"
+        if named_docs and not q.aggregate and ACTUAL.search(q.text) and all(d.meta.doc_type in PLAN_TYPES for d in named_docs):
             return False, f"{'、'.join(q.cities)}的文档都是工作计划，只有目标，没有实际完成的数字"
-        threshold = self.settings.retrieval.no_answer_threshold
-        best = max(h.dense for h in hits) if mode != "bm25" else max(h.bm25 for h in hits)
-        return best >= threshold, None
+        if mode == "bm25":
+            return True, None
+        return max(h.dense for h in hits) >= self.settings.retrieval.no_answer_threshold, None
