@@ -88,11 +88,20 @@ def find_places(text: str) -> Counter[str]:
     return counts
 
 
-def lookup(name: str) -> Place | None:
+@lru_cache(maxsize=1)
+def _by_name() -> dict[str, Place]:
+    """Full and short names to the first place (in gazetteer order) that has them; no provinces."""
+    out: dict[str, Place] = {}
     for p in gazetteer():
-        if name in (p.name, p.short) and p.level != "province":
-            return p
-    return None
+        if p.level != "province":
+            out.setdefault(p.name, p)
+            out.setdefault(p.short, p)
+    return out
+
+
+def lookup(name: str) -> Place | None:
+    """Called per question word on the query path: a dict, not a scan of 3,000 places."""
+    return _by_name().get(name)
 
 
 # Characters too common to stand for a place on their own (在阳光下, 来大家): never abbreviations.

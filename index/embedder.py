@@ -37,12 +37,22 @@ def resolve_model(name: str) -> str:
     return name
 
 
-def _device(requested: str | None) -> str:
+def resolve_device(requested: str | None) -> str:
     if requested:
         return requested
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def quiet_transformers() -> None:
+    """No weight-loading progress bars: they would interleave with ours on every model load."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except Exception:  # an older transformers without it: only the progress bar shows
+        pass
 
 
 @lru_cache(maxsize=4)
@@ -51,14 +61,9 @@ def load_model(name: str, device: str | None = None):
     from sentence_transformers import SentenceTransformer
 
     path = resolve_model(name)
+    quiet_transformers()
     try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    except Exception:  # an older transformers without it: only the progress bar shows
-        pass
-    try:
-        return SentenceTransformer(path, device=_device(device))
+        return SentenceTransformer(path, device=resolve_device(device))
     except Exception as e:
         raise ModelError(
             f"cannot load embedding model {name!r} ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "

@@ -54,9 +54,8 @@ def _candidates(pattern: re.Pattern, sentence: str) -> list[tuple[int, str]]:
 
 
 def best_sentence(body: str, offset: int, tokens: list[str], idf: dict[str, float],
-                  asked: re.Pattern | None = None) -> tuple[int, int, float]:
-    """(start, end, share) of the best sentence of a passage, in document offsets; `share` is how
-    much of the question's term weight the sentence holds (low: the question is a paraphrase).
+                  asked: re.Pattern | None = None) -> tuple[int, int]:
+    """(start, end) of the best sentence of a passage, in document offsets.
 
     `asked` is the kind of phrase the question wants (asked_pattern), if it wants one: a sentence
     holding such a phrase is preferred, and a 文号 line wins outright, since it shares no words with
@@ -64,17 +63,15 @@ def best_sentence(body: str, offset: int, tokens: list[str], idf: dict[str, floa
     """
     qset = set(tokens)
     most = sum(idf.get(t, 1.0) for t in qset)
-    best, best_score = (offset, offset + len(body), 0.0), -1.0
+    best, best_score = (offset, offset + len(body)), -1.0
     for a, b in sentence_spans(body, 0, len(body)):
         sent = body[a:b]
-        words = set(tokenize(sent))
-        shared = sum(idf.get(t, 1.0) for t in qset & words)
-        score = shared
+        score = sum(idf.get(t, 1.0) for t in qset & set(tokenize(sent)))
         if asked is not None and _candidates(asked, sent):
             score = score * 1.5 + (most if asked is _DOC_NUMBER else 0.0)
         score /= 1.0 + 0.002 * len(sent)  # equal evidence: prefer the shorter sentence
         if score > best_score:
-            best, best_score = (offset + a, offset + b, shared / most if most else 0.0), score
+            best, best_score = (offset + a, offset + b), score
     return best
 
 

@@ -8,6 +8,7 @@ hold a good share (SUPPORT) of the topical word weight that the best place's sen
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from corpus.sections import sentence_spans
 from index.lexical import tokenize
@@ -16,8 +17,9 @@ from qa.query import Query
 from qa.types import Group, Hit
 
 SUPPORT = 0.3  # share of the best place's topical weight a place must reach to be listed (README: by sweep)
-# how a 哪些城市 question is phrased, not what it is about: a place's sentence need not repeat these
+# a question for a figure; these words describe the figure, which has_quantity checks instead
 ASKS_AMOUNT = re.compile(r"数量|数值|具体|家数|金额|多少|目标|增速|幅度|比重|占比")
+# how a 哪些城市 question is phrased, not what it is about: a place's sentence need not repeat these
 REPORTING_VERBS = frozenset("设定 提出 公布 给出 提到 具体 数值 推动 推行 开展 设立 举办 组织 在".split())
 
 
@@ -37,11 +39,14 @@ def _topic_weight(hit: Hit, terms: list[str], idf: dict[str, float], amount: boo
     return max((sum(idf.get(t, 0.5) for t in terms if t in s) for s in sentences if not amount or has_quantity(s)), default=0.0)
 
 
-def group_by_city(hits: list[Hit], q: Query, idf: dict[str, float], top_k: int) -> tuple[list[Group], list[Hit]]:
-    """Groups (each city once, best passage first) and the hits to show, re-ranked by group."""
+def group_by_city(hits: list[Hit], q: Query, idf_of: Callable[[list[str]], dict[str, float]],
+                  top_k: int) -> tuple[list[Group], list[Hit]]:
+    """Groups (each city once, best passage first) and the hits to show, re-ranked by group.
+
+    `idf_of` gives the index's IDF of words (BM25.idf): topical words weigh by their rarity."""
     amount = bool(ASKS_AMOUNT.search(q.text))
-    # in a question for a figure, 数量/目标/金额 describe the figure, which has_quantity checks
     terms = [t for t in topic_terms(q) if not (amount and ASKS_AMOUNT.fullmatch(t))]
+    idf = idf_of(terms)
     by_city: dict[str, list[Hit]] = {}
     weight: dict[str, float] = {}
     hit_weight: dict[int, float] = {}

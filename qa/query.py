@@ -54,6 +54,11 @@ def synonym_groups(path: Path = SYNONYMS_FILE) -> tuple[tuple[str, ...], ...]:
     return tuple(groups)
 
 
+@lru_cache(maxsize=1)
+def _province_names() -> tuple[str, ...]:
+    return tuple(p.name for p in gazetteer() if p.level == "province")
+
+
 def expand(question: str) -> list[str]:
     """Every synonym of every dictionary term the question contains (case-insensitive)."""
     low = question.lower()
@@ -88,7 +93,7 @@ def analyze(question: str, indexed_cities: set[str], prefectures: dict[str, str]
                 other.append(place)
     # a province is never a document's city; named, it covers every indexed place inside it
     provinces = {p.province for p in map(lookup, indexed_cities) if p}
-    broader += [p.name for p in gazetteer() if p.level == "province" and p.name in question and p.name in provinces]
+    broader += [name for name in _province_names() if name in question and name in provinces]
     years = sorted({int(y) for y in re.findall(r"((?:19|20)\d{2})\s*年?", question)})
     types = [t for t in DOC_TYPES if t in question]
     types += [v for k, v in _TYPE_WORDS.items() if k in question and v not in types]

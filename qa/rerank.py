@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from index.embedder import ModelError, _device
+from index.embedder import ModelError, quiet_transformers, resolve_device
 from policyqa.config import Settings
 
 T = TypeVar("T")
@@ -70,15 +70,10 @@ def load_reranker(name: str, device: str | None = None):
         _check_folder(name, Path(name).expanduser())
     from sentence_transformers import CrossEncoder
 
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    except Exception:  # an older transformers without it: only the progress bar shows
-        pass
+    quiet_transformers()
     where = str(Path(name).expanduser()) if _looks_like_path(name) else name
     try:
-        return CrossEncoder(where, device=_device(device))
+        return CrossEncoder(where, device=resolve_device(device))
     except Exception as e:
         raise ModelError(f"cannot load reranker {name!r} ({type(e).__name__}: {str(e).splitlines()[0][:200]}); {_FIX}") from e
 

@@ -20,7 +20,7 @@ from index import embedder
 from index.loaded import LoadedIndex, check_compatible, is_stale, load
 from policyqa.config import MAX_QUESTION_CHARS, Settings
 from qa.answer import answer_span, asked_pattern, best_sentence
-from qa.grouping import group_by_city, topic_terms
+from qa.grouping import group_by_city
 from qa.query import Query, analyze
 from qa.types import Answer, Hit
 
@@ -225,10 +225,10 @@ class Searcher:
         hits = self._select(idx, ranked, fused, q, top_k if not q.aggregate else max(top_k, AGGREGATE_DEPTH))
         idf = idx.bm25.idf(q.tokens)
         asked = asked_pattern(question) if q.wants_span else None
-        spans = [best_sentence(idx.passages[pid].body, idx.passages[pid].start, q.tokens, idf, asked) for pid in hits]
         out: list[Hit] = []
-        for rank, (pid, (a, b, _)) in enumerate(zip(hits, spans), 1):
+        for rank, pid in enumerate(hits, 1):
             p, d = idx.passages[pid], idx.doc(pid)
+            a, b = best_sentence(p.body, p.start, q.tokens, idf, asked)
             sentence = d.text[a:b]
             out.append(Hit(
                 rank=rank, score=fused[pid], pid=pid, doc_id=d.doc_id, source=d.source, title=d.meta.title,
@@ -240,7 +240,7 @@ class Searcher:
             ))
         answer = Answer(question=question, hits=out, mode=mode, notes=notes)
         if q.aggregate:
-            answer.groups, answer.hits = group_by_city(out, q, idx.bm25.idf(topic_terms(q)), top_k)
+            answer.groups, answer.hits = group_by_city(out, q, idx.bm25.idf, top_k)
         answer.found, why = self._found(idx, out, q, mode)
         if why:
             notes.append(why)
