@@ -15,10 +15,37 @@ from corpus.sections import sentence_spans
 from index.lexical import tokenize
 
 _UNITS = "家|个|项|人|人次|名|场|场次|次|所|批|条|件|台|亿元|万元|元|亿|万|千|%|％|倍|平方米|亩|吨|户|篇|座|支|团队|年"
-_NUMBER = re.compile(rf"(?:\d+(?:\.\d+)?|[一二三四五六七八九十百千万两]+)(?:余|多)?(?:{_UNITS})(?:以上|左右)?|\d+(?:\.\d+)?\s*[%％]")
+_NUMBER = re.compile(rf"(?:(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?|[一二三四五六七八九十百千万两]+)"
+                     rf"(?:余|多)?\s*[万亿]?(?:{_UNITS})(?:以上|左右)?"
+                     r"|\d+(?:\.\d+)?\s*[%％]")
 _DOC_NUMBER = re.compile(r"[\u4e00-\u9fff]{1,10}[〔\[［【(（]\s*(?:19|20)\d{2}\s*[〕\]］】)）]\s*\d{1,4}\s*号")
 _DATE = re.compile(r"(?:19|20)\d{2}\s*年(?:\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?)?|(?:19|20)\d{2}-\d{1,2}-\d{1,2}|\d{1,2}月\d{1,2}日")
+_DAY = re.compile(r"(?:(?:19|20)\d{2}\s*年\s*)?\d{1,2}\s*月\s*\d{1,2}\s*[日号]|(?:19|20)\d{2}[-/.]\d{1,2}[-/.]\d{1,2}"
+                  r"|[一二三四五六七八九十〇零]{1,3}月(?:初|[一二三四五六七八九十廿卅]{1,3})[日号]")
+_CURRENCY = "美元|美金|港元|港币|欧元|英镑|日元|日圆|日币|円|韩元|韩圆|新台币|台币|澳元|加元|卢布|法郎|马克|卢比|元|圆|块钱|块"
+_MONEY = re.compile(
+    rf"(?:[A-Z]{{0,3}}[$¥￥£€]\s*\d+(?:[.,]\d+)*(?:\s*[万亿])?|(?:人民币|美元|港币)?(?:\d+(?:[.,]\d+)*|[一二三四五六七八九十百千万两]+)"
+    rf"(?:余|多)?\s*[万亿千百]*(?:{_CURRENCY}))(?:人民币)?(?:以上|左右)?"
+)
 _NAME = re.compile(r"《[^》]{2,40}》|“[^”]{2,30}”")
+# a figure named by one of these (or the object of one of these verbs) is an amount of money; a rate or change
+# of it is not (研发投入强度, 奖励增长), nor a count or a time (贷了多少家, 花了多少天)
+_MONEY_NOUNS = ("补贴|补助|奖补|奖励|奖金|资助|经费|资金|投资|投入|金额|成交额|贷款|授信|额度|拨款|预算|支出"
+                "|票价|价格|售价|造价|耗资|费用|工资|薪酬|收入"
+                "|贷|借|花|拨|捐|赔|罚|融资|募集|筹集|支付|赚")
+_NOT_MONEY = "强度|比重|比例|占比|率|增|涨|降|减|提高|上升|多|少|倍"
+_COUNTED = ("家|个|项|人|名|场|次|所|批|条|件|台|户|篇|座|支|团队|年|倍|%|％"
+            "|本|部|首|种|只|位|张|天|小时|分钟|秒|周|月|岁|时间|公里|米|吨|亩")
+_ASKS_MONEY = re.compile(
+    rf"多少钱|(?:多少|几)(?:元|万元|亿元|美元)|(?:{_MONEY_NOUNS})(?:(?!{_NOT_MONEY})[^，。,？?]){{0,6}}?(?:多少|几)(?!{_COUNTED})"
+    rf"|(?:多少|几)(?!{_COUNTED})[^，。,？?]{{0,8}}?(?:{_MONEY_NOUNS})[？?]?$"  # 发放了多少贷款
+)
+_ASKS_DAY = re.compile(r"哪一?天|哪一?日|几月几[日号]|具体日子")
+# a count asked in one unit may be stated in a near one (多少名 → 240人); a different unit does not answer it.
+# 个 is every noun's classifier (多少个球队 → 13队), so it asks for no particular unit.
+_SAME_UNIT = {"人": "人|名|人次|位", "名": "名|人|位", "人次": "人次|次", "家": "家|个|户|所",
+              "项": "项|个|件", "件": "件|项|个", "场": "场|场次|次", "场次": "场次|场|次", "次": "次|场|场次|人次",
+              "所": "所|家|个", "户": "户|家"}
 _ASKED_UNIT = re.compile(rf"(?:多少|几)\s*({_UNITS})")
 _ORG_SUFFIX = "学院|大学|研究院|研究所|委员会|公司|集团|银行|协会|实验室"
 _ORG = re.compile(rf"(?:[\u4e00-\u9fff]{{2,14}}?(?:{_ORG_SUFFIX}))(?:[、和及与](?:[\u4e00-\u9fff]{{2,14}}?(?:{_ORG_SUFFIX})))*")
@@ -35,17 +62,45 @@ def asked_pattern(question: str) -> re.Pattern:
     """What kind of phrase the question wants: a 文号, a date, an organisation, a name, or a quantity."""
     if "文号" in question:
         return _DOC_NUMBER
-    if re.search(r"何时|什么时候|哪天|哪年|日期|时间", question):
+    if _ASKS_DAY.search(question):
+        return _DAY
+    if re.search(r"何时|什么时候|哪年|日期|时间", question):
         return _DATE
     if _ASKS_ORG.search(question):
         return _ORG
     if re.search(r"叫什么|名称|哪家|什么平台|什么品牌|什么活动", question):
         return _NAME
+    if _ASKS_MONEY.search(question):
+        return _MONEY
     return _NUMBER
 
 
-def _candidates(pattern: re.Pattern, sentence: str) -> list[tuple[int, str]]:
-    cands = [(m.start(), m.group(0)) for m in pattern.finditer(sentence)]
+# kinds of phrase precise enough that passages without one cannot answer: a 补贴是多少 question is not answered
+# by a passage that names the subsidy but no sum, nor a 哪一天 question by a year, nor 多少件 by a count of 家
+STRICT_KINDS = ("money", "day", "count")
+KIND_WORDS = {"money": "金额", "day": "具体日期", "count": "数量", "date": "时间", "doc_number": "文号",
+              "org": "单位名称", "name": "名称", "number": "数字"}
+
+
+def phrase_kind(question: str) -> str:
+    """The asked phrase's kind, in words a refusal can name."""
+    pattern = asked_pattern(question)
+    if pattern is _NUMBER and _asked_units(question):
+        return "count"
+    return {_MONEY: "money", _DAY: "day", _DATE: "date", _DOC_NUMBER: "doc_number", _ORG: "org", _NAME: "name"}.get(pattern, "number")
+
+
+def _asked_units(question: str) -> tuple[str, ...]:
+    """The units a 多少家/几名 question's count may be stated in; empty when it names no unit."""
+    asked = _ASKED_UNIT.search(question)
+    if not asked or asked.group(1) not in _SAME_UNIT:
+        return ()
+    return tuple(_SAME_UNIT[asked.group(1)].split("|"))
+
+
+def _candidates(pattern: re.Pattern, sentence: str, question: str = "") -> list[tuple[int, str]]:
+    """Phrases of the asked kind, with their positions; none the question already states (人才新政45条 is not an answer)."""
+    cands = [(m.start(), m.group(0)) for m in pattern.finditer(sentence) if m.group(0) not in question]
     if pattern is _NUMBER:  # a bare year is a date, not the quantity asked for
         cands = [(p, c) for p, c in cands if not re.fullmatch(r"(?:19|20)\d{2}年", c)]
     if pattern is _ORG:
@@ -54,7 +109,7 @@ def _candidates(pattern: re.Pattern, sentence: str) -> list[tuple[int, str]]:
 
 
 def best_sentence(body: str, offset: int, tokens: list[str], idf: dict[str, float],
-                  asked: re.Pattern | None = None) -> tuple[int, int]:
+                  asked: re.Pattern | None = None, question: str = "") -> tuple[int, int]:
     """(start, end) of the best sentence of a passage, in document offsets.
 
     `asked` is the kind of phrase the question wants (asked_pattern), if it wants one: a sentence
@@ -67,7 +122,7 @@ def best_sentence(body: str, offset: int, tokens: list[str], idf: dict[str, floa
     for a, b in sentence_spans(body, 0, len(body)):
         sent = body[a:b]
         score = sum(idf.get(t, 1.0) for t in qset & set(tokenize(sent)))
-        if asked is not None and _candidates(asked, sent):
+        if asked is not None and _asked_candidates(asked, sent, question):
             score = score * 1.5 + (most if asked is _DOC_NUMBER else 0.0)
         score /= 1.0 + 0.002 * len(sent)  # equal evidence: prefer the shorter sentence
         if score > best_score:
@@ -75,18 +130,23 @@ def best_sentence(body: str, offset: int, tokens: list[str], idf: dict[str, floa
     return best
 
 
-def answer_span(sentence: str, question: str, tokens: list[str]) -> str | None:
-    """The phrase that answers a 多少/几/何时/文号/哪家 question, if the sentence has one."""
-    pattern = asked_pattern(question)
-    cands = _candidates(pattern, sentence)
+def _asked_candidates(pattern: re.Pattern, text: str, question: str) -> list[tuple[int, str]]:
+    """Phrases in text of the kind the question asks for, in the unit it asks for (多少名 → 240人, not 5家)."""
+    cands = _candidates(pattern, text, question)
     if pattern is _NUMBER:
-        asked = _ASKED_UNIT.search(question)
-        if asked:
-            same = [(p, c) for p, c in cands if c.rstrip("以上左右").endswith(asked.group(1))]
-            cands = same or cands
+        units = _asked_units(question)
+        if units:
+            cands = [(p, c) for p, c in cands if c.rstrip("以上左右").endswith(units)]
     if pattern is _ORG and re.search(r"哪(?:两|几|些)", question):  # several asked for: prefer a list
         lists = [(p, c) for p, c in cands if re.search(r"[、和及与]", c)]
         cands = lists or cands
+    return cands
+
+
+def answer_span(sentence: str, question: str, tokens: list[str]) -> str | None:
+    """The phrase that answers a 多少/几/何时/文号/哪家 question, if the sentence has one."""
+    pattern = asked_pattern(question)
+    cands = _asked_candidates(pattern, sentence, question)
     if not cands:
         return None
     # place names are everywhere in these documents: they anchor nothing

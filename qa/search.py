@@ -19,7 +19,7 @@ from corpus.places import lookup
 from index import embedder
 from index.loaded import LoadedIndex, check_compatible, is_stale, load
 from policyqa.config import MAX_QUESTION_CHARS, Settings
-from qa.answer import answer_span, asked_pattern, best_sentence
+from qa.answer import KIND_WORDS, STRICT_KINDS, answer_span, asked_pattern, best_sentence, phrase_kind
 from qa.grouping import group_by_city
 from qa.query import Query, analyze
 from qa.types import Answer, Hit
@@ -228,7 +228,7 @@ class Searcher:
         out: list[Hit] = []
         for rank, pid in enumerate(hits, 1):
             p, d = idx.passages[pid], idx.doc(pid)
-            a, b = best_sentence(p.body, p.start, q.tokens, idf, asked)
+            a, b = best_sentence(p.body, p.start, q.tokens, idf, asked, question)
             sentence = d.text[a:b]
             out.append(Hit(
                 rank=rank, score=fused[pid], pid=pid, doc_id=d.doc_id, source=d.source, title=d.meta.title,
@@ -270,7 +270,10 @@ class Searcher:
         say: one about a place no document covers; one asking a figure for a prefecture or
         province when only places inside it are indexed (大冶's figure is not 黄石's); one about a
         year that the named place's documents never mention; and one asking what was actually
-        achieved of a place whose documents are all plans.
+        achieved of a place whose documents are all plans. A fifth is refused on what the passages
+        say: a question for a sum, a day or a count in a named unit whose best passages' answer
+        sentences hold none; near misses (the policy named, its amount not) score like answers,
+        and this is the one thing that tells them apart without reading comprehension.
         """
         if not hits:
             return False, None
@@ -285,6 +288,9 @@ class Searcher:
             return False, f"{'、'.join(q.cities)}的文档中没有提到{'、'.join(map(str, missing))}年"
         if named_docs and not q.aggregate and ACTUAL.search(q.text) and all(d.meta.doc_type in PLAN_TYPES for d in named_docs):
             return False, f"{'、'.join(q.cities)}的文档都是工作计划，只有目标，没有实际完成的数字"
+        kind = phrase_kind(q.text) if q.wants_span and not q.aggregate else None
+        if kind in STRICT_KINDS and not any(h.answer_span for h in hits[: self.settings.retrieval.answer_depth]):
+            return False, f"最相关的段落中没有问题所问的{KIND_WORDS[kind]}"
         if mode == "bm25":
             return True, None
         return max(h.dense for h in hits) >= self.settings.retrieval.no_answer_threshold, None

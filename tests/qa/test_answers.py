@@ -27,12 +27,28 @@ def test_which_universities_gives_their_names(searcher):
     ("荆州2019年的专利授权量是多少", "没有提到2019年"),
     ("咸宁2021年实际新增了多少家高新技术企业", "只有目标"),  # the 咸宁 document is a plan
     ("深圳市科技特派员的补贴标准是多少", "不在已索引文档的城市中"),
+    # the 大冶 passages name the policy but no sum; 45条/十八条 are the question's own words, not answers
+    ("大冶“科技十八条”对新认定的高新技术企业奖励多少钱", "没有问题所问的金额"),
+    ("岳阳“人才新政45条”给引进博士的安家补贴是多少", "没有问题所问的金额"),
+    ("国家热塑性弹性体技术创新中心最终在哪一天获得科技部批复", "没有问题所问的具体日期"),  # a year is not a day
+    ("岳阳市2022年专利申请量是多少件", "没有问题所问的数量"),  # counts of 家 or 项 do not answer 多少件
 ])
 def test_unanswerable_questions_are_refused_with_the_reason(searcher, question, reason):
     answer = searcher.ask(question)
     assert not answer.found
     assert any(reason in n for n in answer.notes), answer.notes
     assert answer.hits  # the nearest passages are still shown, as such
+
+
+@pytest.mark.parametrize("question, span", [
+    ("咸宁2021年科技工作要点是哪天发布的", "2021年03月04日"),
+    ("荆州2022年中心城区兑现的科创奖补资金是多少", "2668万元"),
+    ("荆州2022年一共选派了多少名科技特派员", "1351名"),
+])
+def test_precise_questions_get_a_phrase_of_the_kind_asked(searcher, question, span):
+    answer = searcher.ask(question)
+    assert answer.found
+    assert answer.hits[0].answer_span == span
 
 
 def test_off_topic_question_is_refused(searcher):
