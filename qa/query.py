@@ -24,6 +24,9 @@ SPAN_WORDS = re.compile(
     r"多少|几|哪(?:两|几)?所|哪些(?:高校|单位|机构)|哪天|何时|什么时候|哪年|目标|哪家|哪个单位|叫什么|名称|文号|哪一|多高|多大|数量|比例"
     r"|成交额|金额|日期"
 )
+# what the question names exactly: an ordinal (第二次, 第六届, 第056号), a quoted name (“科创贷”) or a title
+# (《…》). A document that answers repeats it; one that never mentions it is about something else.
+NAMED = re.compile(r"第[一二三四五六七八九十百零〇两\d]+(?:次|届|批|期|轮|号)|“([^”]{2,30})”|《([^》]{2,60})》")
 DOC_TYPES = ("工作要点", "工作方案", "提案答复", "新闻报道", "进展汇报", "规划", "政策解读", "通知", "管理办法", "意见")
 _TYPE_WORDS = {"要点": "工作要点", "方案": "工作方案", "答复": "提案答复", "提案": "提案答复", "报道": "新闻报道",
                "汇报": "进展汇报", "进展": "进展汇报", "规划": "规划", "解读": "政策解读"}
@@ -37,6 +40,7 @@ class Query:
     other_places: list[str] = field(default_factory=list)  # places named that no document is about
     broader: list[str] = field(default_factory=list)  # a prefecture or province named whose own documents are absent
     years: list[int] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # ordinals, quoted names and titles, as written
     doc_types: list[str] = field(default_factory=list)
     aggregate: bool = False
     wants_span: bool = False
@@ -109,6 +113,7 @@ def analyze(question: str, indexed_cities: set[str], prefectures: dict[str, str]
         other_places=other,
         broader=broader,
         years=years,
+        names=[m.group(1) or m.group(2) or m.group(0) for m in NAMED.finditer(question)],
         doc_types=types,
         aggregate=bool(AGGREGATE.search(question)),
         wants_span=bool(SPAN_WORDS.search(question)),

@@ -49,6 +49,11 @@ def _matches_city(doc_meta, wanted: str) -> bool:
     return any(k and (k in names or k.startswith(wanted)) for k in keys)
 
 
+def _mentions(text: str, name: str) -> bool:
+    """Whether text names it, line breaks and stray spaces aside (网页转来的文本常把一个名称断开)."""
+    return name in text or re.sub(r"\s+", "", name) in re.sub(r"\s+", "", text)
+
+
 class Searcher:
     """Holds one loaded index and the model; swaps in a newer index when a build publishes one."""
 
@@ -192,7 +197,7 @@ class Searcher:
         prefectures = {d.meta.city: d.meta.prefecture for d in idx.docs.values() if d.meta.city and d.meta.prefecture}
         q = analyze(question, cities, prefectures)
         if not self.settings.retrieval.understand_query:
-            q.cities, q.other_places, q.years, q.doc_types = [], [], [], []
+            q.cities, q.other_places, q.years, q.doc_types, q.names = [], [], [], [], []
         allowed, more = self._allowed(idx, f, q)
         notes += more
         r = self.settings.retrieval
@@ -268,8 +273,9 @@ class Searcher:
         comparable score, so bm25 mode refuses only when no question word matches), four
         questions are refused because no indexed document can answer them whatever the passages
         say: one about a place no document covers; one asking a figure for a prefecture or
-        province when only places inside it are indexed (大冶's figure is not 黄石's); one about a
-        year that the named place's documents never mention; and one asking what was actually
+        province when only places inside it are indexed (大冶's figure is not 黄石's); one naming a
+        year the named place's documents never mention, or an ordinal, quoted name or title no
+        document in scope mentions (岳阳's 第二次全体会议 when only the first is reported); and one asking what was actually
         achieved of a place whose documents are all plans. A fifth is refused on what the passages
         say: a question for a sum, a day or a count in a named unit whose best passages' answer
         sentences hold none; near misses (the policy named, its amount not) score like answers,
@@ -286,6 +292,9 @@ class Searcher:
         missing = [y for y in q.years if named_docs and not any(str(y) in d.text for d in named_docs)]
         if missing:
             return False, f"{'、'.join(q.cities)}的文档中没有提到{'、'.join(map(str, missing))}年"
+        absent = [n for n in q.names if not any(_mentions(d.text, n) for d in named_docs or idx.docs.values())]
+        if absent:
+            return False, f"{'、'.join(q.cities) or '已索引'}的文档中没有提到{'、'.join(absent)}"
         if named_docs and not q.aggregate and ACTUAL.search(q.text) and all(d.meta.doc_type in PLAN_TYPES for d in named_docs):
             return False, f"{'、'.join(q.cities)}的文档都是工作计划，只有目标，没有实际完成的数字"
         kind = phrase_kind(q.text) if q.wants_span and not q.aggregate else None

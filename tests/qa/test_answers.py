@@ -32,6 +32,8 @@ def test_which_universities_gives_their_names(searcher):
     ("岳阳“人才新政45条”给引进博士的安家补贴是多少", "没有问题所问的金额"),
     ("国家热塑性弹性体技术创新中心最终在哪一天获得科技部批复", "没有问题所问的具体日期"),  # a year is not a day
     ("岳阳市2022年专利申请量是多少件", "没有问题所问的数量"),  # counts of 家 or 项 do not answer 多少件
+    ("岳阳市科技领导小组2022年第二次全体会议是哪一天召开的", "岳阳市的文档中没有提到第二次"),  # only the first is reported
+    ("岳阳“科创贷”的单户额度有多高", "岳阳市的文档中没有提到科创贷"),  # 科创贷 is 大冶's
 ])
 def test_unanswerable_questions_are_refused_with_the_reason(searcher, question, reason):
     answer = searcher.ask(question)
