@@ -75,5 +75,9 @@ def group_by_city(hits: list[Hit], q: Query, idf_of: Callable[[list[str]], dict[
             shown.append(h)
     for new_rank, h in enumerate(shown, 1):
         h.rank = new_rank
-    groups = [Group(city=c, ranks=[h.rank for h in shown if (h.city or "未知城市") == c]) for c in listed]
+    # a group holds its place's best passage and the others that support it; the page-fillers are
+    # shown after the groups as other passages, not counted as the place's evidence
+    firsts = {h.pid for h in shown[: len(listed)]}
+    groups = [Group(city=c, ranks=[h.rank for h in shown if (h.city or "未知城市") == c
+                                   and (h.pid in firsts or hit_weight[h.pid] >= SUPPORT * top)]) for c in listed]
     return groups, shown

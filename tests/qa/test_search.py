@@ -19,6 +19,10 @@ def test_card_question_puts_jingzhou_station_passage_first(searcher):
 def test_card_question_lists_only_jingzhou(searcher):
     answer = searcher.ask(CARD)
     assert [g.city for g in answer.groups] == ["荆州市"]
+    # the place's evidence is what mentions the 工作站; other 荆州 passages fill the page apart from it
+    jingzhou = answer.groups[0]
+    assert all("科技特派员工作站" in answer.hits[r - 1].text for r in jingzhou.ranks)
+    assert len(answer.hits) > len(jingzhou.ranks)
 
 
 def test_five_cities_selected_science_envoys(searcher):
