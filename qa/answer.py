@@ -28,16 +28,17 @@ _MONEY = re.compile(
     rf"(?:余|多)?\s*[万亿千百]*(?:{_CURRENCY}))(?:人民币)?(?:以上|左右)?"
 )
 _NAME = re.compile(r"《[^》]{2,40}》|“[^”]{2,30}”")
-# a figure named by one of these (or the object of one of these verbs) is an amount of money; a rate or change
-# of it is not (研发投入强度, 奖励增长), nor a count or a time (贷了多少家, 花了多少天)
+# a figure named by one of these is an amount of money, as is what one of the verbs takes (能贷多少); a rate or
+# change of it is not (研发投入强度, 奖励增长), nor a count or a time (贷了多少家, 花了多少天)
 _MONEY_NOUNS = ("补贴|补助|奖补|奖励|奖金|资助|经费|资金|投资|投入|金额|成交额|贷款|授信|额度|拨款|预算|支出"
-                "|票价|价格|售价|造价|耗资|费用|工资|薪酬|收入"
-                "|贷|借|花|拨|捐|赔|罚|融资|募集|筹集|支付|赚")
+                "|票价|价格|售价|造价|耗资|费用|工资|薪酬|收入|融资|募集|筹集|支付")
+_MONEY_VERBS = "贷|借|花|拨|捐|赔|罚|赚"  # single characters: only right before 多少 (花园有多少 is no sum)
 _NOT_MONEY = "强度|比重|比例|占比|率|增|涨|降|减|提高|上升|多|少|倍"
 _COUNTED = ("家|个|项|人|名|场|次|所|批|条|件|台|户|篇|座|支|团队|年|倍|%|％"
             "|本|部|首|种|只|位|张|天|小时|分钟|秒|周|月|岁|时间|公里|米|吨|亩")
 _ASKS_MONEY = re.compile(
-    rf"多少钱|(?:多少|几)(?:元|万元|亿元|美元)|(?:{_MONEY_NOUNS})(?:(?!{_NOT_MONEY})[^，。,？?]){{0,6}}?(?:多少|几)(?!{_COUNTED})"
+    rf"多少钱|(?:多少|几)(?:元|万元|亿元|美元)|(?:{_MONEY_VERBS})(?:了|掉|过|到|出)?多少(?!{_COUNTED})"
+    rf"|(?:{_MONEY_NOUNS})(?:(?!{_NOT_MONEY})[^，。,？?]){{0,6}}?(?:多少|几)(?!{_COUNTED})"
     rf"|(?:多少|几)(?!{_COUNTED})[^，。,？?]{{0,8}}?(?:{_MONEY_NOUNS})[？?]?$"  # 发放了多少贷款
 )
 _ASKS_DAY = re.compile(r"哪一?天|哪一?日|几月几[日号]|具体日子")
@@ -102,7 +103,7 @@ def _candidates(pattern: re.Pattern, sentence: str, question: str = "") -> list[
     """Phrases of the asked kind, with their positions; none the question already states (人才新政45条 is not an answer)."""
     cands = [(m.start(), m.group(0)) for m in pattern.finditer(sentence) if m.group(0) not in question]
     if pattern is _NUMBER:  # a bare year is a date, not the quantity asked for
-        cands = [(p, c) for p, c in cands if not re.fullmatch(r"(?:19|20)\d{2}年", c)]
+        cands = [(p, c) for p, c in cands if not re.fullmatch(r"(?:19|20)\d{2}\s*年", c)]
     if pattern is _ORG:
         cands = [(p + len(c) - len(_ORG_LEAD.sub("", c)), _ORG_LEAD.sub("", c)) for p, c in cands]
     return cands

@@ -17,6 +17,8 @@ from qa.answer import answer_span, phrase_kind
     ("企业拿专利借到的钱比上年多多少", "number"),  # a change may be a percentage
     ("贷款支持了多少家企业", "count"),
     ("项目花了多少天", "number"),
+    ("花园面积有多少", "number"),
+    ("借了多少钱", "money"),
     ("要点是哪一天发布的", "day"),
     ("要点是什么时候发布的", "date"),
     ("有多少个球队参加", "number"),  # 个 is every noun's classifier: 13队 answers it
