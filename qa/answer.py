@@ -78,9 +78,8 @@ def asked_pattern(question: str) -> re.Pattern:
 
 # kinds of phrase precise enough that passages without one cannot answer: a 补贴是多少 question is not answered
 # by a passage that names the subsidy but no sum, nor a 哪一天 question by a year, nor 多少件 by a count of 家
-STRICT_KINDS = ("money", "day", "count")
-KIND_WORDS = {"money": "金额", "day": "具体日期", "count": "数量", "date": "时间", "doc_number": "文号",
-              "org": "单位名称", "name": "名称", "number": "数字"}
+# (the kind, in the words a refusal names it with)
+REFUSE_WITHOUT = {"money": "金额", "day": "具体日期", "count": "数量"}
 
 
 def phrase_kind(question: str) -> str:
@@ -144,9 +143,11 @@ def _asked_candidates(pattern: re.Pattern, text: str, question: str) -> list[tup
     return cands
 
 
-def answer_span(sentence: str, question: str, tokens: list[str]) -> str | None:
-    """The phrase that answers a 多少/几/何时/文号/哪家 question, if the sentence has one."""
-    pattern = asked_pattern(question)
+def answer_span(sentence: str, question: str, tokens: list[str], pattern: re.Pattern | None = None) -> str | None:
+    """The phrase that answers a 多少/几/何时/文号/哪家 question, if the sentence has one.
+
+    `pattern` is asked_pattern(question), when the caller already has it (one question, many hits)."""
+    pattern = pattern or asked_pattern(question)
     cands = _asked_candidates(pattern, sentence, question)
     if not cands:
         return None

@@ -57,16 +57,17 @@ def group_by_city(hits: list[Hit], q: Query, idf_of: Callable[[list[str]], dict[
         weight[city] = max(weight.get(city, 0.0), hit_weight[h.pid])
     if not by_city:
         return [], hits[:top_k]
-    top = max(weight.values())
-    listed = [c for c in by_city if top > 0 and weight[c] >= SUPPORT * top]
+    bar = SUPPORT * max(weight.values())
+    supports = lambda h: hit_weight[h.pid] >= bar  # noqa: E731
+    listed = [c for c in by_city if bar > 0 and weight[c] >= bar]
     listed.sort(key=lambda c: -max(h.score for h in by_city[c]))
     shown: list[Hit] = []
     for c in listed:  # each listed place's best supporting passage first
-        shown.append(max(by_city[c], key=lambda h: (hit_weight[h.pid] >= SUPPORT * top, h.score)))
+        shown.append(max(by_city[c], key=lambda h: (supports(h), h.score)))
     for h in hits:  # then further passages that support a listed place, by score
         if len(shown) >= max(top_k, len(listed)):
             break
-        if h not in shown and (h.city or "未知城市") in listed and hit_weight[h.pid] >= SUPPORT * top:
+        if h not in shown and (h.city or "未知城市") in listed and supports(h):
             shown.append(h)
     for h in hits:  # and, to fill the page, the listed places' other passages
         if len(shown) >= max(top_k, len(listed)):
@@ -78,6 +79,6 @@ def group_by_city(hits: list[Hit], q: Query, idf_of: Callable[[list[str]], dict[
     # a group holds its place's best passage and the others that support it; the page-fillers are
     # shown after the groups as other passages, not counted as the place's evidence
     firsts = {h.pid for h in shown[: len(listed)]}
-    groups = [Group(city=c, ranks=[h.rank for h in shown if (h.city or "未知城市") == c
-                                   and (h.pid in firsts or hit_weight[h.pid] >= SUPPORT * top)]) for c in listed]
+    groups = [Group(city=c, ranks=[h.rank for h in shown if (h.city or "未知城市") == c and (h.pid in firsts or supports(h))])
+              for c in listed]
     return groups, shown

@@ -19,7 +19,7 @@ from corpus.places import lookup
 from index import embedder
 from index.loaded import LoadedIndex, check_compatible, is_stale, load
 from policyqa.config import MAX_QUESTION_CHARS, Settings
-from qa.answer import KIND_WORDS, STRICT_KINDS, answer_span, asked_pattern, best_sentence, phrase_kind
+from qa.answer import REFUSE_WITHOUT, answer_span, asked_pattern, best_sentence, phrase_kind
 from qa.grouping import group_by_city
 from qa.query import Query, analyze
 from qa.types import Answer, Hit
@@ -241,7 +241,7 @@ class Searcher:
                 start=p.start, end=p.end, text=p.body, dense=dense_of.get(pid, 0.0),
                 bm25=float(bm_all[pid]) if bm_all is not None else 0.0,
                 answer=sentence, answer_start=a, answer_end=b,
-                answer_span=answer_span(sentence, question, q.tokens) if q.wants_span else None,
+                answer_span=answer_span(sentence, question, q.tokens, asked) if asked else None,
             ))
         answer = Answer(question=question, hits=out, mode=mode, notes=notes)
         if q.aggregate:
@@ -275,8 +275,8 @@ class Searcher:
         say: one about a place no document covers; one asking a figure for a prefecture or
         province when only places inside it are indexed (大冶's figure is not 黄石's); one naming a
         year the named place's documents never mention, or an ordinal, quoted name or title no
-        document in scope mentions (岳阳's 第二次全体会议 when only the first is reported); and one asking what was actually
-        achieved of a place whose documents are all plans. A fifth is refused on what the passages
+        document in scope mentions (岳阳's 第二次全体会议 when only the first is reported); and one
+        asking what was actually achieved of a place whose documents are all plans. A fifth is refused on what the passages
         say: a question for a sum, a day or a count in a named unit whose best passages' answer
         sentences hold none; near misses (the policy named, its amount not) score like answers,
         and this is the one thing that tells them apart without reading comprehension.
@@ -298,8 +298,8 @@ class Searcher:
         if named_docs and not q.aggregate and ACTUAL.search(q.text) and all(d.meta.doc_type in PLAN_TYPES for d in named_docs):
             return False, f"{'、'.join(q.cities)}的文档都是工作计划，只有目标，没有实际完成的数字"
         kind = phrase_kind(q.text) if q.wants_span and not q.aggregate else None
-        if kind in STRICT_KINDS and not any(h.answer_span for h in hits[: self.settings.retrieval.answer_depth]):
-            return False, f"最相关的段落中没有问题所问的{KIND_WORDS[kind]}"
+        if kind in REFUSE_WITHOUT and not any(h.answer_span for h in hits[: self.settings.retrieval.answer_depth]):
+            return False, f"最相关的段落中没有问题所问的{REFUSE_WITHOUT[kind]}"
         if mode == "bm25":
             return True, None
         return max(h.dense for h in hits) >= self.settings.retrieval.no_answer_threshold, None
