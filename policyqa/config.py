@@ -36,7 +36,7 @@ class Retrieval:
     candidates: int = 100  # per retriever, before fusion
     per_doc: int = 3  # passages of one document in the top results, unless its city is asked for
     no_answer_threshold: float = 0.68  # top cosine below: 未找到相关内容 (eval.tune threshold)
-    answer_depth: int = 5  # hits searched for the money or day a question asks for; none: 未找到相关内容
+    answer_depth: int = 5  # hits searched for the sum, day or count in a named unit asked for; none: 未找到相关内容
     understand_query: bool = True  # places/years/types named in the question filter and boost
     rerank_depth: int = 30  # fused candidates re-ordered by the cross-encoder, when Settings.reranker is set
 
