@@ -15,12 +15,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from corpus.reader import read_corpus
-from eval.gold import load_gold
-from index import embedder
-from index.builder import build
 from policyqa.config import Settings
-from qa.search import MODES, Searcher
+from policyqa.corpus.reader import read_corpus
+from policyqa.eval.gold import load_gold
+from policyqa.index import embedder
+from policyqa.index.builder import build
+from policyqa.qa.search import MODES, Searcher
 
 
 def main() -> None:

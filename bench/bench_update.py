@@ -35,11 +35,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: import this checkout's packages
     sys.path.insert(0, str(REPO))
 
-from corpus.reader import scan  # noqa: E402
-from index import embedder  # noqa: E402
-from index.builder import BuildReport, build  # noqa: E402
-from index.update import add_files, remove_sources  # noqa: E402
 from policyqa.config import Settings  # noqa: E402
+from policyqa.corpus.reader import scan  # noqa: E402
+from policyqa.index import embedder  # noqa: E402
+from policyqa.index.builder import BuildReport, build  # noqa: E402
+from policyqa.index.update import add_files, remove_sources  # noqa: E402
 
 TARGET = 0.05  # add or remove one document: at most this fraction of a full build
 T = TypeVar("T")
@@ -79,7 +79,7 @@ def warm_model(settings: Settings) -> float:
 def source_files(args: argparse.Namespace, work: Path) -> tuple[Path, list[str]]:
     """The folder the documents come from and their names in it, in order, at most --limit of them."""
     if args.data:
-        from eval.harness import squad_gold  # writes each context once as one .txt file
+        from policyqa.eval.harness import squad_gold  # writes each context once as one .txt file
 
         src = work / "contexts"
         squad_gold(Path(args.data), src)

@@ -11,7 +11,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from corpus.types import Extracted, Heading
+from policyqa.corpus.types import Extracted, Heading
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".docx", ".pdf")
 _BOOKMARK = re.compile(r"\[bookmark: [^\]]*\]")

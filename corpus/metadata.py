@@ -11,9 +11,9 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from corpus.places import infer_city, lookup
-from corpus.sections import marker
-from corpus.types import DocMeta, Extracted
+from policyqa.corpus.places import infer_city, lookup
+from policyqa.corpus.sections import marker
+from policyqa.corpus.types import DocMeta, Extracted
 
 DOC_NUMBER = re.compile(r"[\u4e00-\u9fff]{1,10}[〔\[［【(（]\s*((?:19|20)\d{2})\s*[〕\]］】)）]\s*\d{1,4}\s*号")
 _DATE_PATTERNS = [

@@ -10,10 +10,10 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from corpus.loaders import SUPPORTED, LoadError, load
-from corpus.metadata import extract
-from corpus.sections import ChunkParams, passages
-from corpus.types import Document
+from policyqa.corpus.loaders import SUPPORTED, LoadError, load
+from policyqa.corpus.metadata import extract
+from policyqa.corpus.sections import ChunkParams, passages
+from policyqa.corpus.types import Document
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from corpus.types import Extracted, Heading, Passage
+from policyqa.corpus.types import Extracted, Heading, Passage
 
 CHUNKER_VERSION = "3"
 _CN_NUM = "一二三四五六七八九十百零〇两"

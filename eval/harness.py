@@ -16,12 +16,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from corpus.loaders import normalize
-from eval.gold import GOLD_FILE, KINDS, GoldQuestion, load_gold, locate
-from eval.metrics import mean, mrr_at, ndcg_at, overlaps, recall_at, set_prf
-from index.builder import build
 from policyqa.config import Settings
-from qa.search import Searcher
+from policyqa.corpus.loaders import normalize
+from policyqa.eval.gold import GOLD_FILE, KINDS, GoldQuestion, load_gold, locate
+from policyqa.eval.metrics import mean, mrr_at, ndcg_at, overlaps, recall_at, set_prf
+from policyqa.index.builder import build
+from policyqa.qa.search import Searcher
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_CORPUS = REPO / "documents"
@@ -191,7 +191,7 @@ def squad_gold(path: Path, corpus_dir: Path) -> list[GoldQuestion]:
 
 
 def _whole(source: str, ctx: str):
-    from eval.gold import Evidence
+    from policyqa.eval.gold import Evidence
 
     return Evidence(source=source, text=ctx)
 

@@ -1,8 +1,8 @@
 """Choose ranking and chunking defaults by measurement, not by taste.
 
-    .venv/bin/python -m eval.tune fusion [--squad ../shared/datasets/cmrc2018]
-    .venv/bin/python -m eval.tune chunking
-    .venv/bin/python -m eval.tune threshold [--squad-report var/eval-cmrc/report.json]
+    .venv/bin/python -m policyqa.eval.tune fusion [--squad ../shared/datasets/cmrc2018]
+    .venv/bin/python -m policyqa.eval.tune chunking
+    .venv/bin/python -m policyqa.eval.tune threshold [--squad-report var/eval-cmrc/report.json]
 
 `fusion` re-ranks the same index under each candidate `Retrieval` (fusion method, weights,
 RRF k, passages per document); questions are encoded once and reused across variants.
@@ -21,12 +21,12 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from corpus.sections import ChunkParams
-from eval.gold import GOLD_FILE, load_gold
-from eval.harness import REPO, SEED_CORPUS, evaluate, squad_gold, summarize
-from index.builder import build
 from policyqa.config import Retrieval, Settings
-from qa.search import Searcher
+from policyqa.corpus.sections import ChunkParams
+from policyqa.eval.gold import GOLD_FILE, load_gold
+from policyqa.eval.harness import REPO, SEED_CORPUS, evaluate, squad_gold, summarize
+from policyqa.index.builder import build
+from policyqa.qa.search import Searcher
 
 SEED_COLUMNS = [("all", "MRR@10"), ("fact", "R@1"), ("fact", "R@5"), ("paraphrase", "R@5"), ("comparison", "R@5"),
                 ("aggregate", "city_F1"), ("aggregate", "evidence_recall")]

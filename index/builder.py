@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from corpus.loaders import LoadError
-from corpus.reader import FileEntry, Skipped, read_document, scan
-from corpus.types import Document
-from index import embedder, layout
-from index.lexical import BM25, tokenize
-from index.store import EmbeddingCache, read_documents, text_hash, write_store
 from policyqa.config import Settings
+from policyqa.corpus.loaders import LoadError
+from policyqa.corpus.reader import FileEntry, Skipped, read_document, scan
+from policyqa.corpus.types import Document
+from policyqa.index import embedder, layout
+from policyqa.index.lexical import BM25, tokenize
+from policyqa.index.store import EmbeddingCache, read_documents, text_hash, write_store
 
 # texts per encode call and per cache commit: a killed build loses at most this much work
 EMBED_CHUNK = int(os.environ.get("POLICYQA_EMBED_CHUNK", "512"))

@@ -33,7 +33,7 @@ def _tokenizer():
 
     import jieba
 
-    from corpus.places import gazetteer
+    from policyqa.corpus.places import gazetteer
 
     jieba.setLogLevel(logging.WARNING)
     tok = jieba.Tokenizer()

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from corpus.sections import ChunkParams
-from corpus.types import Document, Passage
-from index import layout
-from index.lexical import BM25
-from index.store import read_documents
+from policyqa.corpus.sections import ChunkParams
+from policyqa.corpus.types import Document, Passage
+from policyqa.index import layout
+from policyqa.index.lexical import BM25
+from policyqa.index.store import read_documents
 
 
 @dataclass

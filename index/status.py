@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from corpus.reader import scan
-from index import layout
 from policyqa.config import Settings
+from policyqa.corpus.reader import scan
+from policyqa.index import layout
 
 
 def status(settings: Settings) -> str:

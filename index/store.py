@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from corpus.types import DocMeta, Document, Passage
+from policyqa.corpus.types import DocMeta, Document, Passage
 
 SCHEMA = """
 CREATE TABLE documents (

@@ -12,9 +12,9 @@ import shutil
 import time
 from pathlib import Path
 
-from corpus.loaders import SUPPORTED
-from index.builder import BuildReport, build
 from policyqa.config import Settings
+from policyqa.corpus.loaders import SUPPORTED
+from policyqa.index.builder import BuildReport, build
 
 
 class UpdateError(Exception):

@@ -30,7 +30,7 @@ def _settings(args) -> Settings:
 
 
 def cmd_build(args) -> int:
-    from index.builder import build
+    from policyqa.index.builder import build
 
     report = build(_settings(args), progress=not args.quiet)
     print(report.summary())
@@ -76,13 +76,13 @@ def print_answer(answer, out=sys.stdout) -> None:
 
 
 def cmd_ask(args) -> int:
-    from qa.search import Filters, Searcher
+    from policyqa.qa.search import Filters, Searcher
 
     questions = _read_questions(args)
     for i, q in enumerate(questions):
         if len(q) > MAX_QUESTION_CHARS:
             print(f"warning: question {i + 1} is longer than {MAX_QUESTION_CHARS} characters; truncated", file=sys.stderr)
-    from qa.search import MODES
+    from policyqa.qa.search import MODES
 
     if args.mode not in MODES:
         raise CliError(f"unknown mode {args.mode!r}; use one of: {', '.join(MODES)}")
@@ -98,34 +98,34 @@ def cmd_ask(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from index.status import status
+    from policyqa.index.status import status
 
     print(status(_settings(args)))
     return 0
 
 
 def cmd_add(args) -> int:
-    from index.update import add_files
+    from policyqa.index.update import add_files
 
     print(add_files(_settings(args), [Path(p) for p in args.paths], progress=not args.quiet).summary())
     return 0
 
 
 def cmd_remove(args) -> int:
-    from index.update import remove_sources
+    from policyqa.index.update import remove_sources
 
     print(remove_sources(_settings(args), args.sources, progress=not args.quiet).summary())
     return 0
 
 
 def cmd_eval(args) -> int:
-    from eval.harness import main as eval_main
+    from policyqa.eval.harness import main as eval_main
 
     return eval_main(args)
 
 
 def cmd_serve(args) -> int:
-    from ui.app import serve
+    from policyqa.ui.app import serve
 
     serve(_settings(args), host=args.host, port=args.port, build_if_missing=args.build_if_missing)
     return 0
@@ -203,12 +203,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from corpus.loaders import LoadError
-    from index.builder import BuildLocked, EmptyCorpus
-    from index.embedder import ModelError
-    from index.layout import IndexMismatch, IndexMissing
-    from index.update import UpdateError
-    from qa.search import QuestionError
+    from policyqa.corpus.loaders import LoadError
+    from policyqa.index.builder import BuildLocked, EmptyCorpus
+    from policyqa.index.embedder import ModelError
+    from policyqa.index.layout import IndexMismatch, IndexMissing
+    from policyqa.index.update import UpdateError
+    from policyqa.qa.search import QuestionError
 
     args = parser().parse_args(argv)
     try:

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from corpus.sections import ChunkParams
+from policyqa.corpus.sections import ChunkParams
 
 DEFAULT_MODEL = "m3e-small"
 MAX_QUESTION_CHARS = 1000

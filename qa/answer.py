@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from corpus.places import lookup
-from corpus.sections import sentence_spans
-from index.lexical import tokenize
+from policyqa.corpus.places import lookup
+from policyqa.corpus.sections import sentence_spans
+from policyqa.index.lexical import tokenize
 
 _UNITS = "家|个|项|人|人次|名|场|场次|次|所|批|条|件|台|亿元|万元|元|亿|万|千|%|％|倍|平方米|亩|吨|户|篇|座|支|团队|年"
 _NUMBER = re.compile(rf"(?:(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?|[一二三四五六七八九十百千万两]+)"

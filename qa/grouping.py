@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from corpus.sections import sentence_spans
-from index.lexical import tokenize
-from qa.answer import has_quantity
-from qa.query import Query
-from qa.types import Group, Hit
+from policyqa.corpus.sections import sentence_spans
+from policyqa.index.lexical import tokenize
+from policyqa.qa.answer import has_quantity
+from policyqa.qa.query import Query
+from policyqa.qa.types import Group, Hit
 
 SUPPORT = 0.3  # share of the best place's topical weight a place must reach to be listed (README: by sweep)
 # a question for a figure; these words describe the figure, which has_quantity checks instead

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from corpus.places import find_places, gazetteer, lookup
-from index.lexical import add_words, tokenize
+from policyqa.corpus.places import find_places, gazetteer, lookup
+from policyqa.index.lexical import add_words, tokenize
 
 SYNONYMS_FILE = Path(__file__).parent / "data" / "synonyms.txt"
 AGGREGATE = re.compile(

@@ -22,8 +22,8 @@ from typing import TypeVar
 
 import numpy as np
 
-from index.embedder import ModelError, quiet_transformers, resolve_device
 from policyqa.config import Settings
+from policyqa.index.embedder import ModelError, quiet_transformers, resolve_device
 
 T = TypeVar("T")
 

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from corpus.places import lookup
-from index import embedder
-from index.loaded import LoadedIndex, check_compatible, is_stale, load
 from policyqa.config import MAX_QUESTION_CHARS, Settings
-from qa.answer import REFUSE_WITHOUT, answer_span, asked_pattern, best_sentence, phrase_kind
-from qa.grouping import group_by_city
-from qa.query import Query, analyze
-from qa.types import Answer, Hit
+from policyqa.corpus.places import lookup
+from policyqa.index import embedder
+from policyqa.index.loaded import LoadedIndex, check_compatible, is_stale, load
+from policyqa.qa.answer import REFUSE_WITHOUT, answer_span, asked_pattern, best_sentence, phrase_kind
+from policyqa.qa.grouping import group_by_city
+from policyqa.qa.query import Query, analyze
+from policyqa.qa.types import Answer, Hit
 
 MODES = ("hybrid", "dense", "bm25")
 AGGREGATE_DEPTH = 60  # passages considered when listing places, so none is crowded out
@@ -79,10 +79,16 @@ class Searcher:
         return vec
 
     def prime(self, questions: list[str], progress: bool = False) -> None:
-        """Encode many questions in batches up front (an evaluation: ten times faster than one by one)."""
+        """Encode many questions up front (an evaluation), each alone as `ask` would.
+
+        Batching would be faster, but a batched vector differs from a single one in the last
+        bits (padding, GEMM blocking), and near-tied passages then swap: a question's results
+        must not depend on whether it arrived in a batch.
+        """
         model = self.index.model
         todo = list(dict.fromkeys(q.strip()[:MAX_QUESTION_CHARS] for q in questions if q.strip()))
-        vecs = embedder.encode(model, todo, batch_size=64, device=self.settings.device, progress=progress)
+        todo = [q for q in todo if (model, q) not in self._qvecs]
+        vecs = embedder.encode(model, todo, batch_size=1, device=self.settings.device, progress=progress)
         with self._qlock:
             self._qvecs.update({(model, q): v.reshape(1, -1) for q, v in zip(todo, vecs)})
 
@@ -90,7 +96,7 @@ class Searcher:
         idx = load(self.index_dir)
         check_compatible(idx.manifest, self._requested_model, self.settings.chunking, self.index_dir)
         if embedder.fingerprint(idx.model, self.settings.device) != idx.manifest["model_fingerprint"]:
-            from index.layout import IndexMismatch
+            from policyqa.index.layout import IndexMismatch
 
             raise IndexMismatch(
                 f"the weights of model {idx.model!r} differ from those the index in {self.index_dir} was built with; "
@@ -223,7 +229,7 @@ class Searcher:
         bm_all = bm[2]
         ranked = sorted(fused, key=lambda p: -fused[p])
         if self.settings.reranker:  # optional cross-encoder over the head; Hit.score stays the fused score
-            from qa.rerank import rerank_for_search
+            from policyqa.qa.rerank import rerank_for_search
 
             ranked, more = rerank_for_search(self.settings, question, ranked, lambda pid: idx.passages[pid].body)
             notes += more

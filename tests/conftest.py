@@ -21,7 +21,7 @@ def seed_file(city: str) -> Path:
 @pytest.fixture(scope="session")
 def seed_settings(tmp_path_factory) -> Settings:
     """A built index of the five seed documents (built once for the whole session)."""
-    from index.builder import build
+    from policyqa.index.builder import build
 
     root = tmp_path_factory.mktemp("seed")
     corpus = root / "documents"
@@ -33,6 +33,6 @@ def seed_settings(tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="session")
 def searcher(seed_settings):
-    from qa.search import Searcher
+    from policyqa.qa.search import Searcher
 
     return Searcher(seed_settings)

@@ -29,16 +29,16 @@ from pathlib import Path
 
 import gradio as gr
 
-from corpus.loaders import SUPPORTED
-from index import layout
-from index.builder import BuildLocked, BuildReport, EmptyCorpus, build
-from index.layout import IndexMismatch, IndexMissing
-from index.lexical import tokenize
-from index.status import status as status_text
-from index.update import UpdateError, add_files, remove_sources, safe_name
 from policyqa.config import MAX_QUESTION_CHARS, Settings
-from qa.search import Filters, QuestionError, Searcher
-from qa.types import Answer, Hit
+from policyqa.corpus.loaders import SUPPORTED
+from policyqa.index import layout
+from policyqa.index.builder import BuildLocked, BuildReport, EmptyCorpus, build
+from policyqa.index.layout import IndexMismatch, IndexMissing
+from policyqa.index.lexical import tokenize
+from policyqa.index.status import status as status_text
+from policyqa.index.update import UpdateError, add_files, remove_sources, safe_name
+from policyqa.qa.search import Filters, QuestionError, Searcher
+from policyqa.qa.types import Answer, Hit
 
 log = logging.getLogger("policyqa.ui")
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from corpus.loaders import LoadError, load
-from corpus.reader import read_corpus
+from policyqa.corpus.loaders import LoadError, load
+from policyqa.corpus.reader import read_corpus
 
 BODY = "一、总体目标\n到2025年，全县新增高新技术企业12家，设立科技特派员工作站3个。\n二、保障措施\n加强组织领导。"
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")

@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from corpus.loaders import load
-from corpus.metadata import extract
+from policyqa.corpus.loaders import load
+from policyqa.corpus.metadata import extract
 from tests.conftest import CITY_OF_SEED, seed_file
 
 

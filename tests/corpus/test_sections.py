@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from corpus.loaders import load
-from corpus.metadata import extract
-from corpus.reader import read_corpus
-from corpus.sections import ChunkParams, find_headings, pack, passages
+from policyqa.corpus.loaders import load
+from policyqa.corpus.metadata import extract
+from policyqa.corpus.reader import read_corpus
+from policyqa.corpus.sections import ChunkParams, find_headings, pack, passages
 from tests.conftest import SEEDS, seed_file
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from eval.gold import GOLD_FILE, load_gold, locate
-from eval.harness import evaluate, summarize
-from eval.metrics import ndcg_at, overlaps, set_prf
+from policyqa.eval.gold import GOLD_FILE, load_gold, locate
+from policyqa.eval.harness import evaluate, summarize
+from policyqa.eval.metrics import ndcg_at, overlaps, set_prf
 from tests.conftest import SEEDS
 
 FLOORS = Path(GOLD_FILE).parent / "floors.json"

@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import pytest
 
-from corpus.sections import ChunkParams
-from index import layout
-from index.builder import BuildLocked, EmptyCorpus, build
-from index.loaded import load
-from qa.search import Searcher
+from policyqa.corpus.sections import ChunkParams
+from policyqa.index import layout
+from policyqa.index.builder import BuildLocked, EmptyCorpus, build
+from policyqa.index.loaded import load
+from policyqa.qa.search import Searcher
 
 
 def test_manifest_records_model_chunker_and_documents(seed_settings):

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from index import layout
-from index.builder import build
-from index.update import add_files, remove_sources
-from qa.search import Searcher
+from policyqa.index import layout
+from policyqa.index.builder import build
+from policyqa.index.update import add_files, remove_sources
+from policyqa.qa.search import Searcher
 from tests.conftest import seed_file
 
 NEW_DOC = "测试县2023年科技工作要点\n一、建设量子通信实验室\n测试县将建设量子通信联合实验室，引进量子密钥分发设备12套。\n"

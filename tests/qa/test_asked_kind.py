@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answer import answer_span, phrase_kind
+from policyqa.qa.answer import answer_span, phrase_kind
 
 
 @pytest.mark.parametrize("question, kind", [

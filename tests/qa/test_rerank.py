@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.embedder import ModelError, resolve_model
 from policyqa.config import Settings
-from qa.search import Searcher
+from policyqa.index.embedder import ModelError, resolve_model
+from policyqa.qa.search import Searcher
 
 DEPTH = 6
 QUESTION = "知识价值信用贷款"  # not a 哪些城市 question: the hits come back in ranked order, ungrouped
@@ -98,7 +98,7 @@ def test_only_the_first_rerank_depth_candidates_move(off_settings, cross_encoder
 
 
 def test_off_means_unchanged_and_nothing_imported(seed_settings, searcher, monkeypatch):
-    monkeypatch.setitem(sys.modules, "qa.rerank", None)  # any import of the reranker now fails
+    monkeypatch.setitem(sys.modules, "policyqa.qa.rerank", None)  # any import of the reranker now fails
     off = replace(seed_settings, retrieval=replace(seed_settings.retrieval, rerank_depth=DEPTH))
     assert off.reranker is None
     for q in (QUESTION, "哪些城市设立了科技特派员工作站"):

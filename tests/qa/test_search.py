@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.search import Filters, QuestionError
+from policyqa.qa.search import Filters, QuestionError
 
 CARD = "哪些城市设立了科技特派员工作站"
 
@@ -80,3 +80,14 @@ def test_empty_and_overlong_questions(searcher):
 def test_unknown_mode(searcher):
     with pytest.raises(QuestionError, match="unknown mode"):
         searcher.ask("科技", mode="fuzzy")
+
+
+def test_results_do_not_depend_on_whether_questions_were_batched(seed_settings):
+    """An evaluation primes many questions at once; a user asks one: both must see the same ranking."""
+    from policyqa.qa.search import Searcher
+
+    questions = ["荆州2022年新增了多少家高新技术企业", "哪些城市设立了科技特派员工作站", "科技特派员"]
+    primed = Searcher(seed_settings)
+    primed.prime(questions)
+    for q in questions:
+        assert primed.ask(q, top_k=10).to_json() == Searcher(seed_settings).ask(q, top_k=10).to_json()

@@ -39,9 +39,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A built index of the seed documents and the app serving it; yields (url, settings)."""
-    from index.builder import build
     from policyqa.config import Settings
-    from ui.app import build_app
+    from policyqa.index.builder import build
+    from policyqa.ui.app import build_app
 
     root = tmp_path_factory.mktemp("ui")
     corpus = root / "documents"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qa.types import Answer, Group, Hit
-from ui.app import check_uploads, markup, reason_zh, render_answer, render_error
+from policyqa.qa.types import Answer, Group, Hit
+from policyqa.ui.app import check_uploads, markup, reason_zh, render_answer, render_error
 
 DOC = "标题\n一、<b>总则</b> & 说明。开展科技特派员工作站建设试点，首批建站29家。其他内容。"
 
