@@ -7,7 +7,10 @@ Every failure is a `LoadError` whose message names the file and what to do about
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -167,13 +170,54 @@ def _docx(path: Path) -> Extracted:
 
 
 def _pdf(path: Path) -> Extracted:
+    """Text layer page by page; pypdf's own complaints are captured, not printed on stderr.
+
+    pypdf logs (and sometimes warns about) every recoverable flaw it meets: wrong xref
+    offsets, odd fonts. Those are no news to a user whose text came out; a page whose text
+    cannot be extracted at all is, and comes back in `warnings`.
+    """
     from pypdf import PdfReader
 
-    reader = PdfReader(str(path))
-    if reader.is_encrypted:
-        raise LoadError(f"{path}: PDF is encrypted; save an unencrypted copy")
-    pages = [(page.extract_text() or "").strip() for page in reader.pages]
-    title = None
-    if reader.metadata and reader.metadata.title:
-        title = str(reader.metadata.title).strip() or None
-    return Extracted(text="\n".join(p for p in pages if p), title=title)
+    with _captured_pypdf() as complaints:
+        reader = PdfReader(str(path))
+        if reader.is_encrypted:
+            raise LoadError(f"{path}: PDF is encrypted; save an unencrypted copy")
+        pages, bad = [], []
+        for number, page in enumerate(reader.pages, 1):
+            try:
+                pages.append((page.extract_text() or "").strip())
+            except Exception as e:  # one broken page must not cost the others
+                bad.append(f"page {number} ({type(e).__name__}: {str(e)[:80]})")
+        title = None
+        if reader.metadata and reader.metadata.title:
+            title = str(reader.metadata.title).strip() or None
+    text = "\n".join(p for p in pages if p)
+    if bad and not text.strip():
+        raise LoadError(f"{path}: no page of the PDF can be read ({bad[0]}); re-save or print it to a new PDF")
+    warnings = [f"{len(bad)} unreadable page(s) left out: {', '.join(bad[:5])}"] if bad else []
+    if bad and complaints:
+        warnings[0] += f"; pypdf: {complaints[0][:120]}"
+    return Extracted(text=text, title=title, warnings=warnings)
+
+
+@contextlib.contextmanager
+def _captured_pypdf():
+    """pypdf's log records and warnings, collected instead of reaching stderr."""
+    records: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    logger = logging.getLogger("pypdf")
+    handler, propagate = _Collect(level=logging.WARNING), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield records
+        records.extend(str(w.message) for w in caught)
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate

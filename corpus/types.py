@@ -27,6 +27,7 @@ class Extracted:
     text: str
     title: str | None = None
     headings: list[Heading] = field(default_factory=list)  # explicit (docx styles, <h2>, ##)
+    warnings: list[str] = field(default_factory=list)  # parts left out (a PDF page that cannot be read)
 
 
 @dataclass
@@ -74,3 +75,4 @@ class Document:
     text: str
     meta: DocMeta
     passages: list[Passage] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # from the loader, for the build summary; not stored

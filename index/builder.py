@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from policyqa.config import Settings
 from policyqa.corpus.loaders import LoadError
+from policyqa.corpus.paths import shown
 from policyqa.corpus.reader import FileEntry, Skipped, read_document, scan
 from policyqa.corpus.types import Document
 from policyqa.index import embedder, layout
@@ -45,6 +46,8 @@ class BuildReport:
     skipped: list[Skipped] = field(default_factory=list)
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (file, the file it duplicates)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # indexed, but with parts left out (a PDF page)
+    replaced: list[tuple[str, str]] = field(default_factory=list)  # `add`: (document, where its old file went)
     documents: int = 0
     passages: int = 0
     embedded: int = 0
@@ -65,10 +68,14 @@ class BuildReport:
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  + {s}" for s in self.added[:20]] + [f"  ~ {s}" for s in self.updated[:20]]
         lines += [f"  - {s}" for s in self.removed[:20]]
+        lines += [f"  replaced: {a} (the previous file is kept in {b})" for a, b in self.replaced]
         lines += [f"  duplicate: {a} has the same content as {b}; indexed once" for a, b in self.duplicates]
-        # loader reasons already start with the file's path; others get the source name in front
-        lines += [f"  skipped: {s.reason}" if ": " in s.reason else f"  skipped: {s.source}: {s.reason}" for s in self.skipped]
-        return "\n".join(lines)
+        lines += [f"  warning: {w}" for w in self.warnings]
+        # loader reasons start with the file's path; others (links, unsupported types) get the name in front
+        lines += [f"  skipped: {s.reason}" if s.reason.split(": ", 1)[0].endswith(Path(s.source).name)
+                  else f"  skipped: {s.source}: {s.reason}" for s in self.skipped]
+        # a newline or escape code in a file name must not break a line or the terminal
+        return "\n".join(shown(line) for line in lines)
 
 
 def _lock(index_dir: Path):
@@ -100,7 +107,8 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
     report = BuildReport(index_dir=str(index_dir))
     entries, report.skipped = scan(settings.corpus_dir)
     chunker = settings.chunking.chunker_id
-    model_key = embedder.fingerprint(settings.model, settings.device)
+    model = embedder.canonical(settings.model)
+    model_key = embedder.fingerprint(model, settings.device)
 
     prev = layout.current(index_dir)
     prev_manifest = prev.manifest() if prev else None
@@ -108,8 +116,9 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
     reusable = bool(prev_manifest) and prev_manifest.get("chunker") == chunker and prev_manifest.get("format") == layout.FORMAT
     if prev_manifest and prev_manifest.get("chunker") != chunker:
         report.notes.append(f"chunker changed ({prev_manifest.get('chunker')} → {chunker}): re-reading every document")
-    if prev_manifest and (prev_manifest.get("model") != settings.model or prev_manifest.get("model_fingerprint") != model_key):
-        report.notes.append(f"model changed ({prev_manifest.get('model')} → {settings.model}): re-embedding what the cache lacks")
+    if prev_manifest and (embedder.canonical(prev_manifest.get("model", "")) != model
+                          or prev_manifest.get("model_fingerprint") != model_key):
+        report.notes.append(f"model changed ({prev_manifest.get('model')} → {model}): re-embedding what the cache lacks")
 
     # 1. decide per file: reuse, read, or skip as a duplicate
     by_id: dict[str, FileEntry] = {}
@@ -150,6 +159,7 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
             report.skipped.append(Skipped(entry.source, f"{entry.path}: {type(e).__name__}: {e}"))
             continue
         docs.append(doc)
+        report.warnings += [f"{entry.source}: {w}" for w in doc.warnings]
         tokens_by_doc[doc.doc_id] = [tokenize(p.indexed_text) for p in doc.passages]
         old = prev_docs.get(entry.source)
         (report.updated if old else report.added).append(entry.source)
@@ -176,7 +186,7 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
         bar = tqdm(total=len(missing), desc="embedding", unit="passage", disable=not progress or not missing)
         for i in range(0, len(missing), EMBED_CHUNK):
             chunk = missing[i : i + EMBED_CHUNK]
-            vecs = embedder.encode(settings.model, [text_of[h] for h in chunk], settings.batch_size, settings.device)
+            vecs = embedder.encode(model, [text_of[h] for h in chunk], settings.batch_size, settings.device)
             cache.put(chunk, vecs)
             found.update(zip(chunk, vecs))
             bar.update(len(chunk))
@@ -207,7 +217,7 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
     BM25.build(tokens).save(gen.bm25_path)
     manifest = {
         "format": layout.FORMAT,
-        "model": settings.model,
+        "model": model,
         "model_fingerprint": model_key,
         "dimension": int(vectors.shape[1]),
         "index_type": settings.index_type,

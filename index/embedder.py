@@ -21,9 +21,18 @@ class ModelError(Exception):
     pass
 
 
+# names of the default model: the short one and its documented Hugging Face name
+DEFAULT_MODEL_NAMES = (DEFAULT_MODEL, "moka-ai/m3e-small")
+
+
+def canonical(name: str) -> str:
+    """One name per model, so `--model moka-ai/m3e-small` is the default, not a different model."""
+    return DEFAULT_MODEL if name in DEFAULT_MODEL_NAMES else name
+
+
 def resolve_model(name: str) -> str:
     """The path or hub name sentence-transformers should load for a configured model name."""
-    if name in (DEFAULT_MODEL, "moka-ai/m3e-small"):
+    if canonical(name) == DEFAULT_MODEL:
         spec = importlib.util.find_spec("embedding")
         if spec is None or not spec.submodule_search_locations:
             raise ModelError(
@@ -55,9 +64,13 @@ def quiet_transformers() -> None:
         pass
 
 
-@lru_cache(maxsize=4)
 def load_model(name: str, device: str | None = None):
-    """The SentenceTransformer for `name`, loaded once per process."""
+    """The SentenceTransformer for `name`, loaded once per process (under either name of the default)."""
+    return _load_model(canonical(name), device)
+
+
+@lru_cache(maxsize=4)
+def _load_model(name: str, device: str | None = None):
     from sentence_transformers import SentenceTransformer
 
     path = resolve_model(name)
@@ -71,9 +84,13 @@ def load_model(name: str, device: str | None = None):
         ) from e
 
 
-@lru_cache(maxsize=4)
 def fingerprint(name: str, device: str | None = None) -> str:
     """Hash of the weights: an index built with different weights under the same name is caught."""
+    return _fingerprint(canonical(name), device)
+
+
+@lru_cache(maxsize=4)
+def _fingerprint(name: str, device: str | None = None) -> str:
     model = load_model(name, device)
     h = hashlib.sha256()
     for key, tensor in sorted(model.state_dict().items()):

@@ -15,6 +15,7 @@ import numpy as np
 from policyqa.corpus.sections import ChunkParams
 from policyqa.corpus.types import Document, Passage
 from policyqa.index import layout
+from policyqa.index.embedder import canonical
 from policyqa.index.lexical import BM25
 from policyqa.index.store import read_documents
 
@@ -49,22 +50,33 @@ class LoadedIndex:
         return self.bm25.scores(tokens)
 
 
-def check_compatible(manifest: dict, model: str | None, chunking: ChunkParams, index_dir: Path) -> None:
+def rebuild_command(manifest: dict, index_dir: Path, corpus_dir: Path | None = None, model: str | None = None) -> str:
+    """The build that fixes an index: with `--corpus` when the index was built from another folder
+    than a plain `policyqa build` would read (`corpus_dir`), else it would index the wrong one."""
+    cmd = f"policyqa build --index {index_dir}"
+    built_from = manifest.get("corpus_dir")
+    if built_from and (corpus_dir is None or Path(built_from) != Path(corpus_dir).resolve()):
+        cmd += f" --corpus {built_from}"
+    return cmd + (f" --model {model}" if model else "")
+
+
+def check_compatible(manifest: dict, model: str | None, chunking: ChunkParams, index_dir: Path,
+                     corpus_dir: Path | None = None) -> None:
     """Refuse an index that this code or this model would query wrongly, naming the fix."""
     if manifest.get("format") != layout.FORMAT:
         raise layout.IndexMismatch(
             f"index in {index_dir} has format {manifest.get('format')}, this version reads {layout.FORMAT}; "
-            f"rebuild it with: policyqa build --index {index_dir}"
+            f"rebuild it with: {rebuild_command(manifest, index_dir, corpus_dir)}"
         )
-    if model and model != manifest["model"]:
+    if model and canonical(model) != canonical(manifest["model"]):
         raise layout.IndexMismatch(
             f"index in {index_dir} was built with model {manifest['model']!r}, not {model!r}; "
-            f"re-embed with: policyqa build --index {index_dir} --model {model}"
+            f"re-embed with: {rebuild_command(manifest, index_dir, corpus_dir, model)}"
         )
     if manifest.get("chunker") != chunking.chunker_id:
         raise layout.IndexMismatch(
             f"index in {index_dir} was chunked with {manifest.get('chunker')}, this version uses "
-            f"{chunking.chunker_id}; update it with: policyqa build --index {index_dir}"
+            f"{chunking.chunker_id}; update it with: {rebuild_command(manifest, index_dir, corpus_dir)}"
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from policyqa.config import Settings
+from policyqa.corpus.paths import shown
 from policyqa.corpus.reader import scan
 from policyqa.index import layout
 
@@ -26,7 +27,7 @@ def status(settings: Settings) -> str:
     try:
         entries, unsupported = scan(settings.corpus_dir)
     except FileNotFoundError as e:
-        return "\n".join(lines + [f"folder:     {e}"])
+        return "\n".join(shown(line) for line in lines + [f"folder:     {e}"])
     pending = [e.source for e in entries if e.doc_id not in indexed and e.source not in {s for s, _ in m["skipped"]}]
     present = {e.source for e in entries}
     gone = [s for s in m["documents"] if s not in present]
@@ -44,4 +45,4 @@ def status(settings: Settings) -> str:
         lines += [f"  ! {s}: {r}" for s, r in skipped]
     for a, b in m.get("duplicates", []):
         lines.append(f"duplicate: {a} = {b} (indexed once)")
-    return "\n".join(lines)
+    return "\n".join(shown(line) for line in lines)  # a newline in a file name stays on its line

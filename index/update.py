@@ -2,18 +2,23 @@
 
 The folder is the source of truth, so `build` after `add` or `remove` changes nothing, and a
 removed document cannot come back by accident. Removed files are moved to `.removed/` inside
-the folder (ignored by scans), never deleted: nothing is lost.
+the folder (ignored by scans), never deleted: nothing is lost. Nothing outside the folder is
+moved or written: every name is checked with `corpus.paths.inside` before anything changes.
 """
 
 from __future__ import annotations
 
+import filecmp
+import os
 import re
 import shutil
 import time
 from pathlib import Path
 
 from policyqa.config import Settings
-from policyqa.corpus.loaders import SUPPORTED
+from policyqa.corpus.loaders import SUPPORTED, LoadError
+from policyqa.corpus.paths import OutsideFolder, inside, shown, walk
+from policyqa.corpus.reader import FileEntry, Skipped, content_hash, read_document
 from policyqa.index.builder import BuildReport, build
 
 
@@ -29,35 +34,130 @@ def safe_name(name: str) -> str:
     return stem[:120] + suffix
 
 
-def add_files(settings: Settings, paths: list[Path], progress: bool = True) -> BuildReport:
-    corpus = Path(settings.corpus_dir)
-    corpus.mkdir(parents=True, exist_ok=True)
+def _make_dirs(folder: Path) -> None:
+    """mkdir -p without recursion (Path.mkdir and os.makedirs recurse once per missing level)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for f in reversed(missing):
+        f.mkdir(exist_ok=True)
+
+
+def _trash(corpus: Path) -> Path:
+    return corpus / ".removed" / time.strftime("%Y%m%dT%H%M%S")
+
+
+def _inside(corpus: Path, given: str) -> tuple[Path, str]:
+    try:
+        return inside(corpus, given)
+    except OutsideFolder as e:
+        raise UpdateError(str(e)) from None
+
+
+def _files_to_add(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[Skipped]]:
+    """(file, name in the folder) for every supported file named or inside a folder named."""
     files: list[tuple[Path, str]] = []
+    passed: list[Skipped] = []
     for p in paths:
         if p.is_dir():
-            files += [(f, f.relative_to(p).as_posix()) for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() in SUPPORTED]
+            found, links = walk(p)  # a link out of an added folder is not followed either
+            files += [(f.path, f.rel) for f in found if Path(f.rel).suffix.lower() in SUPPORTED]
+            passed += [Skipped(x.rel, f"{p}/{x.rel}: {x.reason}") for x in links]
         elif p.is_file():
             if p.suffix.lower() not in SUPPORTED:
-                raise UpdateError(f"{p}: unsupported file type; use one of {', '.join(SUPPORTED)}")
-            files.append((p, p.name))
+                raise UpdateError(f"{shown(str(p))}: unsupported file type; use one of {', '.join(SUPPORTED)}")
+            files.append((p.absolute(), p.name))
         else:
-            raise UpdateError(f"{p}: no such file or folder")
+            raise UpdateError(f"{shown(str(p))}: no such file or folder")
+    return files, passed
+
+
+def _readable(src: Path, name: str, settings: Settings) -> str | None:
+    """None when `src` would index, else the reason it would be skipped."""
+    data = src.read_bytes()
+    try:
+        read_document(FileEntry(name, src, content_hash(data), len(data)), settings.chunking)
+    except LoadError as e:
+        return str(e)
+    except Exception as e:  # a parser bug: the file is as unusable as a corrupt one
+        return f"{src}: {type(e).__name__}: {e}"
+    return None
+
+
+def _copy_new(src: Path, dest: Path) -> None:
+    """Copy to a name that must not exist yet and is never a link (O_EXCL | O_NOFOLLOW)."""
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+        shutil.copyfileobj(inp, out)
+    shutil.copystat(src, dest)
+
+
+def add_files(settings: Settings, paths: list[Path], progress: bool = True) -> BuildReport:
+    """Copy files into the folder and index them; a document already there is never lost.
+
+    Every destination is checked before anything is copied: it must stay inside the folder
+    (no link in the folder leads a copy out). A new file whose name is taken replaces the
+    old one only if it can be read; the old file goes to `.removed/` like a removal. If the
+    new one cannot be read, the old document stays, indexed, and the summary says why.
+    """
+    corpus = Path(settings.corpus_dir)
+    corpus.mkdir(parents=True, exist_ok=True)
+    files, passed = _files_to_add(paths)
+    plan: dict[str, tuple[Path, Path]] = {}  # name in the folder → (source, destination)
     for src, rel in files:
-        dest = corpus / Path(*[safe_name(part) for part in Path(rel).parts])
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if src.resolve() != dest.resolve():
-            shutil.copy2(src, dest)
-    return build(settings, progress=progress)
+        dest, name = _inside(corpus, "/".join(safe_name(part) for part in Path(rel).parts))
+        if name in plan:
+            raise UpdateError(f"{shown(str(plan[name][0]))} and {shown(str(src))} would both be {shown(name)} "
+                              f"in {corpus}; rename one and add again")
+        if dest.is_dir() and not dest.is_symlink():
+            raise UpdateError(f"{shown(name)}: {corpus} has a folder of that name; rename the file and add again")
+        plan[name] = (src, dest)
+    kept: list[Skipped] = []
+    replaced: list[tuple[str, str]] = []
+    trash = _trash(corpus)
+    for name, (src, dest) in plan.items():
+        if not os.path.lexists(dest):
+            continue
+        if src.resolve() == dest.resolve() or (not dest.is_symlink() and filecmp.cmp(src, dest, shallow=False)):
+            continue  # already there, same bytes
+        why = _readable(src, name, settings)
+        if why is not None:
+            kept.append(Skipped(name, f"{why}; the document already in the folder as {name} is kept"))
+            continue
+        _make_dirs((trash / name).parent)
+        shutil.move(str(dest), trash / name)  # a link is moved as the link, never through it
+        replaced.append((name, (trash / name).relative_to(corpus).as_posix()))
+    kept_names = {k.source for k in kept}
+    for name, (src, dest) in plan.items():
+        if name in kept_names or os.path.lexists(dest):
+            continue
+        _make_dirs(dest.parent)
+        _copy_new(src, dest)
+    report = build(settings, progress=progress)
+    report.replaced = replaced
+    report.skipped += passed + kept
+    return report
 
 
 def remove_sources(settings: Settings, sources: list[str], progress: bool = True) -> BuildReport:
+    """Move the named files to `.removed/` and update the index; names must lie inside the folder."""
     corpus = Path(settings.corpus_dir)
-    missing = [s for s in sources if not (corpus / s).is_file()]
+    targets: list[tuple[Path, str]] = []
+    missing = []
+    for s in sources:
+        path, name = _inside(corpus, s)
+        if any(part.startswith(".") for part in name.split("/")):
+            raise UpdateError(f"{shown(s)}: hidden, or already removed (in .removed/); not a document of {corpus}")
+        if path.is_file() or path.is_symlink():
+            targets.append((path, name))
+        else:
+            missing.append(shown(s))
     if missing:
         raise UpdateError(f"not in {corpus}: {', '.join(missing)}; `policyqa status` lists the indexed documents")
-    trash = corpus / ".removed" / time.strftime("%Y%m%dT%H%M%S")
-    for s in sources:
-        dest = trash / s
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(corpus / s), dest)
+    trash = _trash(corpus)
+    for path, name in targets:
+        dest = trash / name
+        _make_dirs(dest.parent)
+        shutil.move(str(path), dest)
     return build(settings, progress=progress)

@@ -52,6 +52,8 @@ def _read_questions(args) -> list[str]:
 
 
 def print_answer(answer, out=sys.stdout) -> None:
+    from policyqa.corpus.paths import shown
+
     w = out.write
     w(f"\n问：{answer.question}\n")
     for note in answer.notes:
@@ -65,7 +67,7 @@ def print_answer(answer, out=sys.stdout) -> None:
             w(f"  ● {g.city}（{len(g.ranks)} 段）：{best.answer}\n")
     for h in answer.hits:
         w(f"\n[{h.rank}] score {h.score:.4f}\n")
-        w(f"    {h.citation}\n")
+        w(f"    {shown(h.citation)}\n")
         if h.answer_span:
             w(f"    答案：{h.answer_span}\n")
         text = h.text
@@ -204,6 +206,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from policyqa.corpus.loaders import LoadError
+    from policyqa.corpus.paths import shown
     from policyqa.index.builder import BuildLocked, EmptyCorpus
     from policyqa.index.embedder import ModelError
     from policyqa.index.layout import IndexMismatch, IndexMissing
@@ -215,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (CliError, QuestionError, IndexMissing, IndexMismatch, EmptyCorpus, BuildLocked, ModelError, LoadError, UpdateError,
             FileNotFoundError) as e:
-        print(f"policyqa {args.command}: error: {e}", file=sys.stderr)
+        print(f"policyqa {args.command}: error: {shown(str(e))}", file=sys.stderr)  # one line, whatever the names hold
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

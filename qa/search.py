@@ -18,7 +18,7 @@ import numpy as np
 from policyqa.config import MAX_QUESTION_CHARS, Settings
 from policyqa.corpus.places import lookup
 from policyqa.index import embedder
-from policyqa.index.loaded import LoadedIndex, check_compatible, is_stale, load
+from policyqa.index.loaded import LoadedIndex, check_compatible, is_stale, load, rebuild_command
 from policyqa.qa.answer import REFUSE_WITHOUT, answer_span, asked_pattern, best_sentence, phrase_kind
 from policyqa.qa.grouping import group_by_city
 from policyqa.qa.query import Query, analyze
@@ -94,13 +94,13 @@ class Searcher:
 
     def _load(self) -> LoadedIndex:
         idx = load(self.index_dir)
-        check_compatible(idx.manifest, self._requested_model, self.settings.chunking, self.index_dir)
+        check_compatible(idx.manifest, self._requested_model, self.settings.chunking, self.index_dir, self.settings.corpus_dir)
         if embedder.fingerprint(idx.model, self.settings.device) != idx.manifest["model_fingerprint"]:
             from policyqa.index.layout import IndexMismatch
 
             raise IndexMismatch(
                 f"the weights of model {idx.model!r} differ from those the index in {self.index_dir} was built with; "
-                f"re-embed with: policyqa build --index {self.index_dir}"
+                f"re-embed with: {rebuild_command(idx.manifest, self.index_dir, self.settings.corpus_dir)}"
             )
         return idx
 

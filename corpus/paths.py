@@ -1,0 +1,130 @@
+"""Paths inside the documents folder: what a user names, what a walk finds, how a name is shown.
+
+The documents folder is the only place policyqa reads documents from and the only place
+`add` and `remove` change. A path a user gives (`remove ../x.txt`, an absolute path, a
+symbolic link) is normalised and checked before anything is touched, and a walk of the
+folder never follows a link out of it: a link to /etc/passwd must not become a searchable
+document. The walk is iterative, so a folder tree thousands of levels deep is no error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+LINK_OUTSIDE = "symbolic link to outside the documents folder; not followed"
+LINK_DANGLING = "symbolic link to nothing (dangling); not followed"
+NOT_REGULAR = "not a regular file (a pipe, socket or device); not read"
+
+# control characters, line and paragraph separators, bidi overrides: shown escaped
+_UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+class OutsideFolder(ValueError):
+    """A user-given path that leads out of the documents folder (message names the path)."""
+
+
+@dataclass
+class Found:
+    """A file to read: `rel` is its '/'-separated name in the folder, `path` the real file."""
+
+    rel: str
+    path: Path
+
+
+@dataclass
+class Passed:
+    """Something the walk did not read, with the reason (reported like any skipped file)."""
+
+    rel: str
+    reason: str
+
+
+def shown(text: str) -> str:
+    """`text` on one line: a newline or escape code in a file name cannot break a summary or a terminal."""
+    return _UNSHOWABLE.sub(lambda m: repr(m.group())[1:-1], str(text))
+
+
+def is_inside(path: Path, root_real: Path) -> bool:
+    return path == root_real or path.is_relative_to(root_real)
+
+
+def inside(root: Path, given: str | Path) -> tuple[Path, str]:
+    """(path, '/'-separated name) of `given` in the folder `root`, else OutsideFolder.
+
+    `given` is relative to the folder or absolute. `..` is resolved on the name first, and
+    the result (not the raw name) is what callers act on; then no part of it may be a
+    symbolic link that leads out of the folder.
+    """
+    text = str(given)
+    if not text.strip() or "\x00" in text:
+        raise OutsideFolder(f"{shown(text)!r}: not a file name")
+    root_real = Path(os.path.realpath(root))
+    root_abs = Path(os.path.abspath(root))
+    raw = Path(text)
+    norm = Path(os.path.normpath(raw if raw.is_absolute() else root_real / raw))
+    base = root_real if is_inside(norm, root_real) else root_abs if is_inside(norm, root_abs) else None
+    if base is None or norm == base:
+        raise OutsideFolder(f"{shown(text)}: outside the documents folder {root_real}; name a file inside it")
+    real = Path(os.path.realpath(norm))
+    if not is_inside(real, root_real):
+        raise OutsideFolder(f"{shown(text)}: {LINK_OUTSIDE.split(';')[0]} ({shown(str(real))}); refused")
+    return root_real / norm.relative_to(base), norm.relative_to(base).as_posix()
+
+
+def walk(root: Path) -> tuple[list[Found], list[Passed]]:
+    """Every file below `root` (names starting with '.' are ignored), sorted by name.
+
+    Iterative, so depth is no limit. Symbolic links are never followed: one that leads out
+    of the folder or to nothing is passed with that reason, and one to a file or folder
+    inside it is passed too, since its target is read under its own name (following it
+    would only index the same text twice, or loop). Unreadable folders and pipes are passed.
+    """
+    root_real = Path(os.path.realpath(root))
+    files: list[Found] = []
+    passed: list[Passed] = []
+    stack: list[tuple[Path, str]] = [(root_real, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                names = [e.name for e in it]
+        except OSError as e:
+            passed.append(Passed(prefix.rstrip("/") or ".", f"cannot open folder ({e.strerror or e})"))
+            continue
+        for name in names:
+            if name.startswith("."):
+                continue
+            rel, path = prefix + name, folder / name
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError as e:
+                passed.append(Passed(rel, f"cannot read ({e.strerror or e})"))
+                continue
+            if stat.S_ISLNK(mode):
+                passed.append(Passed(rel, link_reason(path, root_real)))
+            elif stat.S_ISDIR(mode):
+                stack.append((path, rel + "/"))
+            elif stat.S_ISREG(mode):
+                files.append(Found(rel, path))
+            else:
+                passed.append(Passed(rel, NOT_REGULAR))
+    files.sort(key=lambda f: f.rel)
+    passed.sort(key=lambda p: p.rel)
+    return files, passed
+
+
+def link_reason(link: Path, root_real: Path) -> str:
+    """Why a symbolic link in the folder is not read."""
+    target = Path(os.path.realpath(link))
+    if not target.exists():
+        return LINK_DANGLING
+    if not is_inside(target, root_real):
+        return LINK_OUTSIDE
+    name = target.relative_to(root_real).as_posix()
+    if target == root_real or any(part.startswith(".") for part in name.split("/")):
+        return f"symbolic link to {shown(name) or '.'} in the documents folder; not followed"
+    return f"symbolic link to {shown(name)} in the documents folder; not followed ({shown(name)} is read under its own name)"
