@@ -184,10 +184,16 @@ def _pdf(path: Path) -> Extracted:
             raise LoadError(f"{path}: PDF is encrypted; save an unencrypted copy")
         pages, bad = [], []
         for number, page in enumerate(reader.pages, 1):
+            before = len(complaints)
             try:
-                pages.append((page.extract_text() or "").strip())
+                text = (page.extract_text() or "").strip()
             except Exception as e:  # one broken page must not cost the others
                 bad.append(f"page {number} ({type(e).__name__}: {str(e)[:80]})")
+                continue
+            said = [msg for _level, msg in complaints[before:]]
+            if said and not text:  # no text, and pypdf complained on the way: a corrupt page, not a blank one
+                bad.append(f"page {number} ({said[0][:80]})")
+            pages.append(text)
         title = None
         if reader.metadata and reader.metadata.title:
             title = str(reader.metadata.title).strip() or None
@@ -195,19 +201,17 @@ def _pdf(path: Path) -> Extracted:
     if bad and not text.strip():
         raise LoadError(f"{path}: no page of the PDF can be read ({bad[0]}); re-save or print it to a new PDF")
     warnings = [f"{len(bad)} unreadable page(s) left out: {', '.join(bad[:5])}"] if bad else []
-    if bad and complaints:
-        warnings[0] += f"; pypdf: {complaints[0][:120]}"
     return Extracted(text=text, title=title, warnings=warnings)
 
 
 @contextlib.contextmanager
 def _captured_pypdf():
     """pypdf's log records and warnings, collected instead of reaching stderr."""
-    records: list[str] = []
+    records: list[tuple[int, str]] = []  # (logging level, message)
 
     class _Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            records.append(record.getMessage())
+            records.append((record.levelno, record.getMessage()))
 
     logger = logging.getLogger("pypdf")
     handler, propagate = _Collect(level=logging.WARNING), logger.propagate
@@ -217,7 +221,7 @@ def _captured_pypdf():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             yield records
-        records.extend(str(w.message) for w in caught)
+        records.extend((logging.WARNING, str(w.message)) for w in caught)
     finally:
         logger.removeHandler(handler)
         logger.propagate = propagate
