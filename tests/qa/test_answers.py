@@ -9,6 +9,12 @@ from __future__ import annotations
 import pytest
 
 
+def assert_refused_with_reason(answer, reason: str) -> None:
+    assert not answer.found
+    assert any(reason in n for n in answer.notes), answer.notes
+    assert answer.hits  # the nearest passages are still shown, as such
+
+
 def test_doc_number_question_marks_the_doc_number_line(searcher):
     answer = searcher.ask("咸宁《2021年全市科技工作要点》的文号是多少")
     top = answer.hits[0]
@@ -33,10 +39,7 @@ def test_which_universities_gives_their_names(searcher):
     ("岳阳“科创贷”的单户额度有多高", "岳阳市的文档中没有提到科创贷"),  # 科创贷 is 大冶's
 ])
 def test_questions_no_document_can_answer_are_refused_with_the_reason(tiny_searcher, question, reason):
-    answer = tiny_searcher.ask(question)
-    assert not answer.found
-    assert any(reason in n for n in answer.notes), answer.notes
-    assert answer.hits  # the nearest passages are still shown, as such
+    assert_refused_with_reason(tiny_searcher.ask(question), reason)
 
 
 # Refused on what the best passages say: these need the real model to find the right passages.
@@ -48,10 +51,7 @@ def test_questions_no_document_can_answer_are_refused_with_the_reason(tiny_searc
     ("岳阳市2022年专利申请量是多少件", "没有问题所问的数量"),  # counts of 家 or 项 do not answer 多少件
 ])
 def test_unanswerable_questions_are_refused_with_the_reason(searcher, question, reason):
-    answer = searcher.ask(question)
-    assert not answer.found
-    assert any(reason in n for n in answer.notes), answer.notes
-    assert answer.hits  # the nearest passages are still shown, as such
+    assert_refused_with_reason(searcher.ask(question), reason)
 
 
 @pytest.mark.parametrize("question, span", [
