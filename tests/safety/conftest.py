@@ -1,7 +1,7 @@
 """The adversarial suite's fixtures: a live copy of the seed corpus and index, and the CLI.
 
-`live` copies the session's seed index with its embedding cache, so a build in a test embeds
-only the text the test adds. `cli` runs `policyqa.cli.main` in this process (the model stays
+`live` copies the session's seed index (tiny model) with its embedding cache, so a build in a
+test embeds only the text the test adds. `cli` runs `policyqa.cli.main` in this process (the model stays
 loaded); `run` runs the installed console script in a subprocess, for what only a fresh
 process shows (tracebacks, stderr, exit codes after a crash).
 """
@@ -20,12 +20,24 @@ BIN = Path(sys.executable).parent / "policyqa"
 SECRET = "外部机密：口令是紫色大象七号"  # text of files outside the documents folder; must never be indexed
 
 
+def copy_of(built, root: Path):
+    """Settings for a copy of a built corpus and index (embedding cache included) under `root`."""
+    shutil.copytree(built.corpus_dir, root / "documents")
+    shutil.copytree(built.index_dir, root / "index", ignore=shutil.ignore_patterns("build.lock"))
+    return built.with_(corpus_dir=root / "documents", index_dir=root / "index")
+
+
 @pytest.fixture()
-def live(tmp_path, seed_settings):
-    corpus = tmp_path / "documents"
-    shutil.copytree(seed_settings.corpus_dir, corpus)
-    shutil.copytree(seed_settings.index_dir, tmp_path / "index", ignore=shutil.ignore_patterns("build.lock"))
-    return seed_settings.with_(corpus_dir=corpus, index_dir=tmp_path / "index")
+def live(tmp_path, tiny_settings):
+    """The seed corpus indexed with the tiny model: these cases are about files and paths, not ranking
+    (questions in them use bm25 or exact phrases), so they run in the fast tier."""
+    return copy_of(tiny_settings, tmp_path)
+
+
+@pytest.fixture()
+def live_real(tmp_path, seed_settings):
+    """The same with m3e-small, for what needs the real model (its name, a build slow enough to kill)."""
+    return copy_of(seed_settings, tmp_path)
 
 
 @pytest.fixture()
@@ -55,8 +67,10 @@ def run(*args, env: dict | None = None, timeout: int = 300) -> subprocess.Comple
                           env={**os.environ, **(env or {})}, timeout=timeout)
 
 
-def where(settings) -> list[str]:
-    return ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)]
+def where(settings, model: bool = True) -> list[str]:
+    """The flags that point a command at `settings`' folders and model (`status` takes no model)."""
+    folders = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)]
+    return folders + (["--model", settings.model] if model else [])
 
 
 def one_line_error(stderr: str) -> str:

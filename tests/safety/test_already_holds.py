@@ -92,12 +92,13 @@ def test_html_in_questions_and_file_names_is_shown_as_text(live, app):
     (live.corpus_dir / name).write_text(BODY.format(phrase="建设跨站脚本防护中心"), encoding="utf-8")
     html, *_ = app["on_upload"]([str(live.corpus_dir / name)], "全部", "全部", "全部")
     assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;.txt" in html
-    html = app["on_search"]("<script>alert(1)</script>跨站脚本防护中心", "全部", "全部", "全部", "hybrid", 5)
+    html = app["on_search"]("<script>alert(1)</script>跨站脚本防护中心", "全部", "全部", "全部", "bm25", 5)
     assert "<script>alert(1)" not in html and "&lt;script&gt;" in html
     assert "跨站脚本防护中心" in html and "<img src=x" not in html
 
 
-def test_a_build_killed_with_sigkill_leaves_the_index_usable(live, cli):
+def test_a_build_killed_with_sigkill_leaves_the_index_usable(live_real, cli):
+    live = live_real
     before = layout.current(live.index_dir).path
     text = seed_file("岳阳").read_text(encoding="utf-8")
     for i in range(3):

@@ -32,15 +32,15 @@ def remove_tree(top: str) -> None:
 
 
 @pytest.fixture()
-def deep_live(seed_settings):
+def deep_live(tiny_settings):
     """A copy of the seed corpus and index outside pytest's numbered temporary folders: pytest
     removes old ones with shutil.rmtree, which recurses and would fail on a tree left behind by
     a killed run (in every later session on this machine). This one is removed without recursion."""
     root = Path(tempfile.mkdtemp(prefix="policyqa-deep-"))
     try:
-        shutil.copytree(seed_settings.corpus_dir, root / "documents")
-        shutil.copytree(seed_settings.index_dir, root / "index", ignore=shutil.ignore_patterns("build.lock"))
-        yield seed_settings.with_(corpus_dir=root / "documents", index_dir=root / "index")
+        shutil.copytree(tiny_settings.corpus_dir, root / "documents")
+        shutil.copytree(tiny_settings.index_dir, root / "index", ignore=shutil.ignore_patterns("build.lock"))
+        yield tiny_settings.with_(corpus_dir=root / "documents", index_dir=root / "index")
     finally:
         remove_tree(str(root))
 
@@ -61,7 +61,7 @@ def test_a_very_deep_tree_builds_and_reports(deep_live, cli):
     assert code == 0, err
     assert f"  + {source}" in out.splitlines()
 
-    code, out, err = cli("status", *where(live))
+    code, out, err = cli("status", *where(live, model=False))
     assert code == 0, err and "not indexed yet: 0" in out
 
     code, out, err = cli("remove", source, *where(live), "--quiet")

@@ -37,7 +37,7 @@ def test_links_out_dangling_and_inside_are_skipped_and_reported(live, outside, c
     answer = _ask_json(cli, live, "口令 紫色大象 七号 外部机密")
     assert not [r for r in answer["results"] if SECRET in r["text"] or r["source"] in ("passwd.txt", "alias.txt")]
 
-    code, out, err = cli("status", *where(live))
+    code, out, err = cli("status", *where(live, model=False))
     assert code == 0, err
     for name in ("passwd.txt", "elsewhere", "gone.txt", "alias.txt"):
         assert any(line.startswith(f"  ! {name}: symbolic link") for line in out.splitlines()), (name, out)

@@ -12,23 +12,24 @@ from tests.safety.conftest import one_line_error, where
 CJK_FONT = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"
 
 
-def test_the_default_models_full_name_is_the_default(live, cli):
+def test_the_default_models_full_name_is_the_default(live_real, cli):
+    live = live_real
     code, out, err = cli("ask", "科技特派员", "--index", live.index_dir, "--model", "moka-ai/m3e-small", "--json", "--top-k", "1")
     assert code == 0, err
     assert json.loads(out)["results"]
-    code, out, err = cli("build", *where(live), "--model", "moka-ai/m3e-small", "--quiet")
+    code, out, err = cli("build", "--corpus", live.corpus_dir, "--index", live.index_dir, "--model", "moka-ai/m3e-small", "--quiet")
     assert code == 0, err
     assert "model changed" not in out and "newly embedded" in out and "(0 newly embedded)" in out
 
 
-def test_the_re_embed_hint_names_the_corpus_it_was_built_from(seed_settings, cli):
-    """The seed index was built from a temporary folder, not ./documents: a bare build would index the wrong one."""
-    code, _, err = cli("ask", "科技特派员", "--index", seed_settings.index_dir, "--model", "some/other-model")
+def test_the_re_embed_hint_names_the_corpus_it_was_built_from(tiny_settings, cli):
+    """The index was built from a temporary folder, not ./documents: a bare build would index the wrong one."""
+    code, _, err = cli("ask", "科技特派员", "--index", tiny_settings.index_dir, "--model", "some/other-model")
     line = one_line_error(err)
     assert code != 0
     hint = line.split("re-embed with: ", 1)[1]
-    corpus = seed_settings.corpus_dir.resolve()
-    assert hint == f"policyqa build --index {seed_settings.index_dir} --corpus {corpus} --model some/other-model"
+    corpus = tiny_settings.corpus_dir.resolve()
+    assert hint == f"policyqa build --index {tiny_settings.index_dir} --corpus {corpus} --model some/other-model"
 
 
 def _pdf_bytes() -> bytes:
@@ -72,7 +73,7 @@ def test_a_newline_in_a_file_name_stays_on_its_line(live, cli):
     assert "  + 换行\\n伪造: 行.txt" in lines
     assert any(x.startswith("  skipped: ") and "空\\x1b[31m.txt" in x for x in lines)
     assert not any(x.startswith("伪造") for x in lines) and "\x1b" not in out
-    code, out, err = cli("status", *where(live))
+    code, out, err = cli("status", *where(live, model=False))
     assert code == 0 and "\x1b" not in out and not any(x.startswith("伪造") for x in out.splitlines())
 
 
