@@ -48,6 +48,18 @@ def _trash(corpus: Path) -> Path:
     return corpus / ".removed" / time.strftime("%Y%m%dT%H%M%S")
 
 
+def _set_aside(path: Path, trash: Path, name: str) -> Path:
+    """Move `path` (a link as the link) to `trash/name`, or `name (2)`… when a file set aside in
+    the same second already has that name: a rename would silently replace it."""
+    dest, n = trash / name, 1
+    while os.path.lexists(dest):
+        n += 1
+        dest = trash / Path(name).with_name(f"{Path(name).stem} ({n}){Path(name).suffix}")
+    _make_dirs(dest.parent)
+    shutil.move(str(path), dest)
+    return dest
+
+
 def _inside(corpus: Path, given: str) -> tuple[Path, str]:
     try:
         return inside(corpus, given)
@@ -63,7 +75,7 @@ def _files_to_add(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[Skipp
         if p.is_dir():
             found, links = walk(p)  # a link out of an added folder is not followed either
             files += [(f.path, f.rel) for f in found if Path(f.rel).suffix.lower() in SUPPORTED]
-            passed += [Skipped(x.rel, f"{p}/{x.rel}: {x.reason}") for x in links]
+            passed += [Skipped(x.rel, f"{p}/{x.rel}: {x.reason.replace('the documents folder', 'the folder added')}") for x in links]
         elif p.is_file():
             if p.suffix.lower() not in SUPPORTED:
                 raise UpdateError(f"{shown(str(p))}: unsupported file type; use one of {', '.join(SUPPORTED)}")
@@ -125,9 +137,8 @@ def add_files(settings: Settings, paths: list[Path], progress: bool = True) -> B
         if why is not None:
             kept.append(Skipped(name, f"{why}; the document already in the folder as {name} is kept"))
             continue
-        _make_dirs((trash / name).parent)
-        shutil.move(str(dest), trash / name)  # a link is moved as the link, never through it
-        replaced.append((name, (trash / name).relative_to(corpus).as_posix()))
+        aside = _set_aside(dest, trash, name)
+        replaced.append((name, aside.relative_to(corpus).as_posix()))
     kept_names = {k.source for k in kept}
     for name, (src, dest) in plan.items():
         if name in kept_names or os.path.lexists(dest):
@@ -157,7 +168,5 @@ def remove_sources(settings: Settings, sources: list[str], progress: bool = True
         raise UpdateError(f"not in {corpus}: {', '.join(missing)}; `policyqa status` lists the indexed documents")
     trash = _trash(corpus)
     for path, name in targets:
-        dest = trash / name
-        _make_dirs(dest.parent)
-        shutil.move(str(path), dest)
+        _set_aside(path, trash, name)
     return build(settings, progress=progress)

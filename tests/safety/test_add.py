@@ -47,3 +47,21 @@ def test_an_unreadable_new_file_leaves_the_old_document_indexed(live, tmp_path, 
     assert "looks like a binary file" in line and f"the document already in the folder as {old.name} is kept" in line
     assert old.read_bytes() == old_bytes and not (live.corpus_dir / ".removed").exists()
     assert old.name in _sources_for(cli, live, "星创天地")  # still searchable
+
+
+def test_a_file_set_aside_earlier_in_the_same_second_is_not_overwritten(live, cli):
+    """`.removed/<second>/NAME` may exist already (two removals in one second): the second one must not replace it."""
+    import time
+
+    old = _seed(live)
+    now = time.time()
+    earlier = [live.corpus_dir / ".removed" / time.strftime("%Y%m%dT%H%M%S", time.localtime(now + d)) / old.name
+               for d in range(-1, 30)]
+    for f in earlier:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("早先移走的版本", encoding="utf-8")
+    code, out, err = cli("remove", old.name, *where(live), "--quiet")
+    assert code == 0, err
+    assert f"  - {old.name}" in out.splitlines()
+    assert all(f.read_text(encoding="utf-8") == "早先移走的版本" for f in earlier)
+    assert len(list((live.corpus_dir / ".removed").rglob(f"{old.stem} (2).txt"))) == 1
