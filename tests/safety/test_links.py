@@ -51,3 +51,11 @@ def test_a_link_to_a_folder_inside_cannot_loop(live, cli):
     assert code == 0, err
     assert "sub/up: symbolic link to . in the documents folder; not followed" in out
     assert "unchanged 5" in out
+
+
+def test_a_named_pipe_is_skipped_not_read(live, cli):
+    """Reading a FIFO blocks until someone writes: the build would hang for ever."""
+    os.mkfifo(live.corpus_dir / "管道.txt")
+    code, out, err = cli("build", *where(live), "--quiet")
+    assert code == 0, err
+    assert "  skipped: 管道.txt: not a regular file (a pipe, socket or device); not read" in out.splitlines()
