@@ -1,4 +1,4 @@
-"""The `policyqa` command: build, ask, add, remove, status, eval, serve.
+"""The `policyqa` command: build, ask, add, remove, status, check, eval, serve.
 
 Every expected failure ends with one line on stderr naming the problem and the command that
 fixes it, and a non-zero exit code; tracebacks are for bugs only.
@@ -104,6 +104,20 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    from policyqa.index.check import check
+
+    ok, bad = check(_settings(args).index_dir)
+    for line in ok:
+        print(f"ok: {line}")
+    for line in bad:
+        print(f"damaged: {line}", file=sys.stderr)
+    if bad:
+        return 1
+    print("index is intact")
+    return 0
+
+
 def cmd_add(args) -> int:
     from policyqa.index.update import add_files
 
@@ -180,6 +194,10 @@ def parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="what the index holds and what is not indexed yet")
     common(st, model=False)
     st.set_defaults(func=cmd_status)
+
+    ck = sub.add_parser("check", help="verify every file of the index against its checksum")
+    common(ck, corpus=False, model=False)
+    ck.set_defaults(func=cmd_check)
 
     ev = sub.add_parser("eval", help="run the retrieval evaluation set")
     common(ev)

@@ -92,8 +92,8 @@ class Searcher:
         with self._qlock:
             self._qvecs.update({(model, q): v.reshape(1, -1) for q, v in zip(todo, vecs)})
 
-    def _load(self) -> LoadedIndex:
-        idx = load(self.index_dir)
+    def _load(self, reuse: LoadedIndex | None = None) -> LoadedIndex:
+        idx = load(self.index_dir, reuse=reuse)  # segments already open are reused, not reopened
         check_compatible(idx.manifest, self._requested_model, self.settings.chunking, self.index_dir)
         if embedder.fingerprint(idx.model, self.settings.device) != idx.manifest["model_fingerprint"]:
             from policyqa.index.layout import IndexMismatch
@@ -111,47 +111,39 @@ class Searcher:
         if is_stale(idx, self.index_dir):
             with self._lock:
                 if is_stale(self._index, self.index_dir):
-                    self._index = self._load()
+                    self._index = self._load(reuse=self._index)
             idx = self._index
         return idx
 
     # -- the pieces -------------------------------------------------------------------------
 
     def _allowed(self, idx: LoadedIndex, f: Filters, q: Query) -> tuple[np.ndarray | None, list[str]]:
+        """Which rows the filters and the places named in the question leave (None: all live rows).
+
+        Predicates run once per distinct metadata value, not per document, so a corpus of many
+        documents from few places filters in a few numpy operations."""
         notes = []
-        keep = np.ones(len(idx.passages), dtype=bool)
         doc_ok = np.ones(len(idx.doc_list), dtype=bool)
-        for i, doc_id in enumerate(idx.doc_list):
-            m = idx.docs[doc_id].meta
-            if f.city and not _matches_city(m, f.city):
-                doc_ok[i] = False
-            if f.year and f.year not in (m.years or []) and f.year != m.year:
-                doc_ok[i] = False
-            if f.doc_type and m.doc_type != f.doc_type:
-                doc_ok[i] = False
-            if not f.city and q.cities and m.city not in q.cities:
-                doc_ok[i] = False
+        if f.city:
+            doc_ok &= idx.doc_mask(lambda m: _matches_city(m, f.city))
+        if f.year:
+            doc_ok &= idx.doc_mask(lambda m: f.year in (m.years or []) or f.year == m.year,
+                                   key=lambda m: (m.year, tuple(m.years or ())))
+        if f.doc_type:
+            doc_ok &= idx.doc_mask(lambda m: m.doc_type == f.doc_type, key=lambda m: m.doc_type)
         if not f.city and q.cities:
+            doc_ok &= idx.doc_mask(lambda m: m.city in q.cities, key=lambda m: m.city)
             named = f"{'、'.join(q.broader)}：只检索其下辖" if q.broader else f"{'、'.join(q.cities)}：只检索"
             notes.append(f"问题提到{named}{'、'.join(q.cities)}的文档")
-        keep = doc_ok[idx.doc_of]
-        return (None if keep.all() else keep), notes
+        if doc_ok.all():
+            return None, notes
+        return doc_ok[idx.doc_of], notes
 
     def _dense(self, idx: LoadedIndex, qvec: np.ndarray, allowed: np.ndarray | None, k: int):
-        import faiss
-
-        if allowed is None:
-            return idx.dense(qvec, k)
-        ids = np.flatnonzero(allowed).astype(np.int64)
-        if len(ids) == 0:
-            return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))
-        scores, found = idx.faiss_index.search(qvec.reshape(1, -1), min(k, len(ids)), params=params)
-        keep = found[0] >= 0
-        return scores[0][keep], found[0][keep]
+        return idx.dense(qvec, k, allowed)
 
     def _bm25(self, idx: LoadedIndex, tokens: list[str], allowed: np.ndarray | None, k: int):
-        scores = idx.bm25_scores(tokens)
+        scores = idx.bm25_scores(tokens)  # tombstoned rows score 0 and are dropped below
         if allowed is not None:
             scores = np.where(allowed, scores, -1.0)
         k = min(k, len(scores))
@@ -199,9 +191,7 @@ class Searcher:
             raise QuestionError("top-k must be at least 1")
         idx = self.index  # one generation for the whole question, even if a build swaps meanwhile
         f = filters or Filters()
-        cities = {d.meta.city for d in idx.docs.values() if d.meta.city}
-        prefectures = {d.meta.city: d.meta.prefecture for d in idx.docs.values() if d.meta.city and d.meta.prefecture}
-        q = analyze(question, cities, prefectures)
+        q = analyze(question, idx.cities, idx.prefectures)
         if not self.settings.retrieval.understand_query:
             q.cities, q.other_places, q.years, q.doc_types, q.names = [], [], [], [], []
         allowed, more = self._allowed(idx, f, q)
@@ -224,7 +214,7 @@ class Searcher:
         if qvec is not None and len(fused):
             missing = [pid for pid in fused if pid not in dense_of]
             if missing:
-                vecs = np.vstack([idx.faiss_index.reconstruct(int(p)) for p in missing])
+                vecs = np.vstack([idx.vector(int(p)) for p in missing])
                 dense_of.update(zip(missing, (vecs @ qvec[0]).tolist()))
         bm_all = bm[2]
         ranked = sorted(fused, key=lambda p: -fused[p])
@@ -240,7 +230,7 @@ class Searcher:
         for rank, pid in enumerate(hits, 1):
             p, d = idx.passages[pid], idx.doc(pid)
             a, b = best_sentence(p.body, p.start, q.tokens, idf, asked, question)
-            sentence = d.text[a:b]
+            sentence = p.body[a - p.start : b - p.start]  # the document's text there, without reading all of it
             out.append(Hit(
                 rank=rank, score=fused[pid], pid=pid, doc_id=d.doc_id, source=d.source, title=d.meta.title,
                 city=d.meta.city, year=d.meta.year, doc_type=d.meta.doc_type, section=p.section_path,
