@@ -33,8 +33,6 @@ from policyqa.index import embedder, layout, segment
 from policyqa.index.lexical import tokenize
 from policyqa.index.store import EmbeddingCache, open_cache, text_hash
 
-# texts per encode call and per cache commit: a killed build loses at most this much work
-EMBED_CHUNK = int(os.environ.get("POLICYQA_EMBED_CHUNK", "512"))
 SEGMENT_ROWS = 20_000  # passages per segment written by one build: bounds the build's memory
 MERGE_BELOW = 5_000  # segments with fewer live passages are "small"
 MERGE_AT = 4  # this many small segments are folded into one
@@ -187,8 +185,8 @@ def _embed(cache: EmbeddingCache, settings: Settings, texts: list[str], hashes: 
     missing = list(dict.fromkeys(h for h in hashes if h not in found))
     text_of = dict(zip(hashes, texts))
     bar = tqdm(total=len(missing), desc="embedding", unit="passage", disable=not progress or not missing)
-    for i in range(0, len(missing), EMBED_CHUNK):
-        chunk = missing[i : i + EMBED_CHUNK]
+    for i in range(0, len(missing), settings.embed_chunk):
+        chunk = missing[i : i + settings.embed_chunk]
         vecs = embedder.encode(settings.model, [text_of[h] for h in chunk], settings.batch_size, settings.device)
         cache.put(chunk, vecs)
         found.update(zip(chunk, vecs))
@@ -326,9 +324,6 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
         "duplicates": [list(x) for x in report.duplicates],
         "skipped": [[s.source, s.reason] for s in report.skipped],
     }
-    pause = float(os.environ.get("POLICYQA_PUBLISH_PAUSE", "0") or 0)  # tests: a window to kill a build in
-    if pause:
-        time.sleep(pause)
     layout.publish(index_dir, manifest, seq)
     report.seconds = time.perf_counter() - t0
     return report
@@ -365,9 +360,6 @@ def _merge(index_dir: Path, seq: int, plan: list[dict], catalog: dict[str, dict]
         hashes += seg_hashes
     dim = plan[0]["dimension"]
     matrix = np.vstack(vectors) if vectors else np.zeros((0, dim), np.float32)
-    pause = float(os.environ.get("POLICYQA_MERGE_PAUSE", "0") or 0)  # tests: a window to kill a merge in
-    if pause:
-        time.sleep(pause)
     sizes = {d.doc_id: 0 for d in docs}
     entry = segment.write(index_dir, seq, segment.SegmentInput(docs, sizes, tokens, matrix, hashes))
     for num, d in enumerate(docs):
