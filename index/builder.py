@@ -102,7 +102,12 @@ def build(settings: Settings, progress: bool = True) -> BuildReport:
     index_dir = Path(settings.index_dir)
     lock = _lock(index_dir)
     try:
-        return _build(settings, index_dir, progress)
+        report = _build(settings, index_dir, progress)
+        if settings.backend == "milvus":  # the collection follows the embedded index (index/milvus_store.py)
+            from policyqa.index.milvus_store import sync
+
+            report.notes.append(sync(settings, progress).summary(str(settings.milvus_uri)))
+        return report
     finally:
         lock.release()
 
@@ -184,10 +189,16 @@ def _embed(cache: EmbeddingCache, settings: Settings, texts: list[str], hashes: 
     found = cache.get(hashes)
     missing = list(dict.fromkeys(h for h in hashes if h not in found))
     text_of = dict(zip(hashes, texts))
+    if settings.ray_address is not None and missing:  # embed on a Ray cluster (index/ray_embed.py)
+        from policyqa.index.ray_embed import ray_encoder
+
+        encode = ray_encoder(settings.ray_address)
+    else:
+        encode = embedder.encode
     bar = tqdm(total=len(missing), desc="embedding", unit="passage", disable=not progress or not missing)
     for i in range(0, len(missing), settings.embed_chunk):
         chunk = missing[i : i + settings.embed_chunk]
-        vecs = embedder.encode(settings.model, [text_of[h] for h in chunk], settings.batch_size, settings.device)
+        vecs = encode(settings.model, [text_of[h] for h in chunk], settings.batch_size, settings.device)
         cache.put(chunk, vecs)
         found.update(zip(chunk, vecs))
         bar.update(len(chunk))

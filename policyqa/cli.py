@@ -28,6 +28,9 @@ def _settings(args) -> Settings:
         index_dir=Path(args.index) if getattr(args, "index", None) else None,
         model=getattr(args, "model", None),
         reranker=getattr(args, "reranker", None),
+        backend=getattr(args, "backend", None),
+        milvus_uri=getattr(args, "milvus_uri", None),
+        ray_address=getattr(args, "ray", None),
     )
 
 
@@ -102,7 +105,13 @@ def cmd_ask(args) -> int:
 def cmd_status(args) -> int:
     from policyqa.index.status import status
 
-    print(status(_settings(args)))
+    settings = _settings(args)
+    if settings.backend == "milvus":
+        from policyqa.index.milvus_backend import open_backend
+
+        print("\n".join(open_backend(settings).current().describe()))
+        print(f"staging:    the embedded index in {settings.index_dir} (what the collection is synced from):")
+    print(status(settings))
     return 0
 
 
@@ -151,12 +160,17 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="policyqa", description="Search and question answering over Chinese policy documents")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def common(sp, corpus=True, model=True):
+    def common(sp, corpus=True, model=True, backend=True):
         sp.add_argument("--index", help="index folder (default: var/index or $POLICYQA_INDEX)")
         if corpus:
             sp.add_argument("--corpus", help="documents folder (default: documents or $POLICYQA_CORPUS)")
         if model:
             sp.add_argument("--model", help="sentence-transformers model name or path (default: m3e-small)")
+        if backend:
+            sp.add_argument("--backend", choices=("faiss", "milvus"),
+                            help="where passages are stored and searched: faiss, the embedded index (default), or milvus")
+            sp.add_argument("--milvus-uri", metavar="URI", help="a milvus-lite file (default var/milvus.db) or "
+                            "http://host:19530; credentials only from $POLICYQA_MILVUS_TOKEN or _USER/_PASSWORD")
 
     def reranker(sp):
         sp.add_argument("--reranker", metavar="NAME_OR_PATH",
@@ -166,6 +180,8 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="build or update the index from the documents folder")
     common(b)
     b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="embed new passages on a Ray cluster (ray://host:10001 or auto); without ADDRESS a local Ray")
     b.set_defaults(func=cmd_build)
 
     a = sub.add_parser("ask", help="ask a question")
@@ -198,7 +214,7 @@ def parser() -> argparse.ArgumentParser:
     st.set_defaults(func=cmd_status)
 
     ck = sub.add_parser("check", help="verify every file of the index against its checksum")
-    common(ck, corpus=False, model=False)
+    common(ck, corpus=False, model=False, backend=False)
     ck.set_defaults(func=cmd_check)
 
     ev = sub.add_parser("eval", help="run the retrieval evaluation set")
@@ -224,9 +240,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from policyqa.corpus.loaders import LoadError
+    from policyqa.index.backend import ClusterExtraMissing
     from policyqa.index.builder import BuildLocked, EmptyCorpus
     from policyqa.index.embedder import ModelError
     from policyqa.index.layout import IndexMismatch, IndexMissing
+    from policyqa.index.milvus_store import MilvusMissing
     from policyqa.index.update import UpdateError
     from policyqa.qa.search import QuestionError
 
@@ -238,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (CliError, QuestionError, IndexMissing, IndexMismatch, EmptyCorpus, BuildLocked, ModelError, LoadError, UpdateError,
-            FileNotFoundError) as e:
+            FileNotFoundError, ClusterExtraMissing, MilvusMissing) as e:
         print(f"policyqa {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
