@@ -23,6 +23,21 @@ class CliError(Exception):
 
 def _settings(args) -> Settings:
     """The environment's settings, overridden by the flags given (the one place the environment is read)."""
+    settings = _read_settings(args)
+    from policyqa.index.backend import BACKENDS, require
+
+    if settings.backend not in BACKENDS:
+        raise CliError(f"unknown backend {settings.backend!r} (from $POLICYQA_BACKEND); use one of: {', '.join(BACKENDS)}")
+    if settings.backend == "milvus":  # fail before any work when the cluster extra is missing
+        require("pymilvus", "--backend milvus")
+        if "://" not in str(settings.milvus_uri):
+            require("milvus_lite", "--backend milvus with a local file")
+    if settings.ray_address is not None:
+        require("ray", "--ray")
+    return settings
+
+
+def _read_settings(args) -> Settings:
     return Settings.from_env(os.environ).with_(
         corpus_dir=Path(args.corpus) if getattr(args, "corpus", None) else None,
         index_dir=Path(args.index) if getattr(args, "index", None) else None,
