@@ -73,6 +73,7 @@ def connect(settings: Settings):
     from pymilvus import MilvusClient
 
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # its iterator warns on every milvus-lite query
+    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)  # milvus-lite's in-process server logs unimplemented calls
     try:
         return MilvusClient(uri=uri, token=settings.milvus_token or "")
     except Exception as e:

@@ -18,7 +18,7 @@ import pytest
 
 from policyqa.config import Settings
 from policyqa.index.builder import build
-from policyqa.index.milvus_store import display_uri
+from policyqa.index.milvus_store import REWEIGHT_DRIFT, display_uri
 from policyqa.qa.search import Filters, Searcher
 from tests.conftest import REPO, seed_file
 
@@ -49,7 +49,7 @@ def _view(answer) -> dict:
         "scores": [round(h.score, 4) for h in answer.hits],
         "dense": [round(h.dense, 4) for h in answer.hits],
         "bm25": [round(h.bm25, 3) for h in answer.hits],
-        "groups": [(g.city, g.ranks) for g in answer.groups],
+        "groups": [(g.city, g.ranks) for g in answer.groups or []],
         "found": answer.found, "notes": answer.notes,
     }
 
@@ -121,19 +121,28 @@ def test_add_update_remove_keep_milvus_in_step(tmp_path, tiny_model):
         return {mode: {h.source for h in s.ask(q, mode=mode, top_k=10).hits} for mode in ("bm25", "dense", "hybrid")}
 
     def bm25(settings, q):
-        return [(h.source, h.start, round(h.bm25, 3)) for h in Searcher(settings).ask(q, mode="bm25", top_k=10).hits]
+        return [(h.source, h.start, h.bm25) for h in Searcher(settings).ask(q, mode="bm25", top_k=10).hits]
+
+    def same_bm25(q):
+        """Same passages in the same order; scores within 1% (the weights' average length may lag the live
+        one by up to REWEIGHT_DRIFT until a build re-weights every row)."""
+        a, b = bm25(m, q), bm25(base, q)
+        assert [x[:2] for x in a] == [x[:2] for x in b], q
+        assert np.allclose([x[2] for x in a], [x[2] for x in b], rtol=REWEIGHT_DRIFT, atol=1e-4), q
 
     (corpus / "测试县-2023年科技工作要点.txt").write_text(NEW_DOC, encoding="utf-8")
     report = build(m, progress=False)
     assert any("+1 documents" in n for n in report.notes)
     assert "测试县-2023年科技工作要点.txt" in sources(m, "量子通信联合实验室")["bm25"]
-    assert bm25(m, "量子通信联合实验室 高新技术企业") == bm25(base, "量子通信联合实验室 高新技术企业")
+    same_bm25("量子通信联合实验室 高新技术企业")
 
     (corpus / "测试县-2023年科技工作要点.txt").write_text(CHANGED_DOC, encoding="utf-8")
     build(m, progress=False)
-    assert bm25(m, "量子通信联合实验室") == []  # the old version's rows are gone
+    s = Searcher(m)
+    for mode in ("bm25", "dense", "hybrid"):  # the old version's rows are gone
+        assert not any("量子" in h.text for h in s.ask("量子通信联合实验室", mode=mode, top_k=10).hits), mode
     assert "测试县-2023年科技工作要点.txt" in sources(m, "磁悬浮风洞试验平台")["bm25"]
-    assert bm25(m, "磁悬浮风洞试验平台 科技") == bm25(base, "磁悬浮风洞试验平台 科技")
+    same_bm25("磁悬浮风洞试验平台 科技")
 
     (corpus / "测试县-2023年科技工作要点.txt").unlink()
     build(m, progress=False)
@@ -142,7 +151,7 @@ def test_add_update_remove_keep_milvus_in_step(tmp_path, tiny_model):
     s = Searcher(m)
     assert "测试县-2023年科技工作要点.txt" not in {d.source for d in s.index.docs.values()}
     assert s.index.n == Searcher(base).index.manifest["passages"]
-    assert bm25(m, "科技 高新技术企业 特派员") == bm25(base, "科技 高新技术企业 特派员")
+    same_bm25("科技 高新技术企业 特派员")
 
 
 @NEEDS_MILVUS
