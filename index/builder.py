@@ -140,7 +140,7 @@ def _previous(index_dir: Path, settings: Settings, model_key: str, report: Build
         report.notes.append(f"model changed ({manifest.get('model')} → {settings.model}): re-embedding what the cache lacks")
         return prev
     for entry in manifest["segments"]:
-        problem = segment.verify(index_dir / entry["name"], entry, full=True)
+        problem = segment.verify(index_dir / entry["name"], entry, full=False)
         if problem:
             prev.damaged.append(entry["name"])
             report.notes.append(f"segment {entry['name']} is damaged ({problem}): its documents are read again")

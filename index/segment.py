@@ -106,7 +106,8 @@ def write(index_dir: Path, seq: int, data: SegmentInput) -> dict:
         con.commit()
     finally:
         con.close()
-    files = {name: [(tmp / name).stat().st_size, layout.file_sha256(tmp / name)] for name in FILES}
+    files = {name: [(tmp / name).stat().st_size, layout.file_sha256(tmp / name), (tmp / name).stat().st_mtime_ns]
+             for name in FILES}
     final = layout.finish_segment(tmp)
     return {"name": final.name, "rows": int(len(doc_of)), "docs": len(data.docs), "dimension": int(data.vectors.shape[1]),
             "files": files}
@@ -141,18 +142,19 @@ def read_docs(seg_dir: Path, doc_nums: set[int] | None = None) -> tuple[list[Doc
 def verify(seg_dir: Path, entry: dict, full: bool) -> str | None:
     """None when the segment's files are as the commit recorded; else what is wrong, in a few words.
 
-    The quick check (every open) compares sizes, which catches truncation and lost files; the full
-    check (build, `policyqa check`) hashes every byte.
+    The quick check (every open, every build) compares sizes, which catches truncation and lost
+    files, and modification times: a file written since its commit is hashed, so changed bytes are
+    caught too. The full check (`policyqa check`) hashes every byte whatever its time says.
     """
-    for name, (size, sha) in entry["files"].items():
+    for name, (size, sha, *mtime) in entry["files"].items():
         p = seg_dir / name
         try:
-            actual = p.stat().st_size
+            st = p.stat()
         except FileNotFoundError:
             return f"{p} is missing"
-        if actual != size:
-            return f"{p} is {actual} bytes, the commit recorded {size} (truncated or overwritten)"
-        if full and layout.file_sha256(p) != sha:
+        if st.st_size != size:
+            return f"{p} is {st.st_size} bytes, the commit recorded {size} (truncated or overwritten)"
+        if (full or not mtime or st.st_mtime_ns != mtime[0]) and layout.file_sha256(p) != sha:
             return f"{p} does not match its recorded checksum (corrupt)"
     return None
 
