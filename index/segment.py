@@ -7,6 +7,7 @@
     seg-NNNNNN/post_ptr.npy    int64 per term + 1: where the term's postings start (CSR, term-major)
     seg-NNNNNN/post_row.npy    int32 per posting: the row
     seg-NNNNNN/post_tf.npy     float32 per posting: the term's frequency in the row
+    seg-NNNNNN/ann.faiss       only for approximate search: a FAISS HNSW or IVF-SQ8 index of the rows
     seg-NNNNNN/store.sqlite    documents (text, metadata) and passages (body, section, tokens):
                                read for hits only, and by merges
 
@@ -53,6 +54,28 @@ class SegmentInput:
     tokens: list[list[str]]  # aligned with the passages of `docs` in order
     vectors: np.ndarray
     hashes: list[str]
+    kind: str = "flat"  # flat | hnsw | ivf-sq8
+
+
+HNSW_M, HNSW_EF_CONSTRUCTION = 32, 80
+
+
+def ann_index(vectors: np.ndarray, kind: str):
+    """A FAISS index over the rows for approximate inner-product search (row number = FAISS id)."""
+    import faiss
+
+    n, dim = vectors.shape
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    elif kind == "ivf-sq8":
+        nlist = max(1, min(int(4 * n**0.5), n // 39))
+        index = faiss.index_factory(dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+    else:
+        raise ValueError(f"unknown vector index kind {kind!r}")
+    index.add(vectors)
+    return index
 
 
 def postings(tokens: list[list[str]]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -88,6 +111,10 @@ def write(index_dir: Path, seq: int, data: SegmentInput) -> dict:
     for name, arr in arrays.items():
         np.save(tmp / name, arr, allow_pickle=False)
     (tmp / "terms.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
+    if data.kind != "flat":
+        import faiss
+
+        faiss.write_index(ann_index(arrays["vectors.npy"], data.kind), str(tmp / "ann.faiss"))
     con = sqlite3.connect(tmp / "store.sqlite")
     try:
         con.executescript(SCHEMA)
@@ -107,10 +134,10 @@ def write(index_dir: Path, seq: int, data: SegmentInput) -> dict:
     finally:
         con.close()
     files = {name: [(tmp / name).stat().st_size, layout.file_sha256(tmp / name), (tmp / name).stat().st_mtime_ns]
-             for name in FILES}
+             for name in FILES + (("ann.faiss",) if data.kind != "flat" else ())}
     final = layout.finish_segment(tmp)
     return {"name": final.name, "rows": int(len(doc_of)), "docs": len(data.docs), "dimension": int(data.vectors.shape[1]),
-            "files": files}
+            "vectors": data.kind, "files": files}
 
 
 def open_store(path: Path) -> sqlite3.Connection:

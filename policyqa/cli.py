@@ -28,6 +28,7 @@ def _settings(args) -> Settings:
         index_dir=Path(args.index) if getattr(args, "index", None) else None,
         model=getattr(args, "model", None),
         reranker=getattr(args, "reranker", None),
+        vectors=getattr(args, "vectors", None),
     )
 
 
@@ -163,8 +164,14 @@ def parser() -> argparse.ArgumentParser:
                         help="cross-encoder (a local folder: none ships offline) that re-orders the top candidates "
                              "(default: $POLICYQA_RERANKER, else off)")
 
+    def vectors(sp):
+        sp.add_argument("--vectors", choices=["auto", "flat", "hnsw", "ivf-sq8"],
+                        help="vector search: flat (exact), hnsw or ivf-sq8 (approximate, FAISS), or auto (default: "
+                             "flat up to 20,000 passages, then hnsw); see README, Scale")
+
     b = sub.add_parser("build", help="build or update the index from the documents folder")
     common(b)
+    vectors(b)
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_build)
 
@@ -183,12 +190,14 @@ def parser() -> argparse.ArgumentParser:
 
     ad = sub.add_parser("add", help="copy files or folders into the documents folder and index them")
     common(ad)
+    vectors(ad)
     ad.add_argument("paths", nargs="+")
     ad.add_argument("--quiet", action="store_true")
     ad.set_defaults(func=cmd_add)
 
     rm = sub.add_parser("remove", help="take documents out of the folder and the index")
     common(rm)
+    vectors(rm)
     rm.add_argument("sources", nargs="+", help="file names relative to the documents folder")
     rm.add_argument("--quiet", action="store_true")
     rm.set_defaults(func=cmd_remove)
