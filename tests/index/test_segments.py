@@ -60,9 +60,12 @@ def test_add_writes_a_new_segment_and_leaves_the_others_untouched(corpus):
     assert len(after) == len(before) + 1 and after[-1]["docs"] == 1
 
 
-@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
-def test_tombstoned_passages_are_never_returned(corpus, mode, monkeypatch):
+@pytest.mark.parametrize(("mode", "vectors"), [("hybrid", "flat"), ("dense", "flat"), ("bm25", "flat"),
+                                               ("hybrid", "hnsw"), ("dense", "hnsw"), ("dense", "ivf-sq8")])
+def test_tombstoned_passages_are_never_returned(corpus, mode, vectors, monkeypatch):
     monkeypatch.setattr(builder, "MERGE_AT", 100)  # keep the tombstones in place: no merge rewrites them
+    monkeypatch.setattr(builder, "ANN_MIN_ROWS", 1)  # every segment gets the approximate index asked for
+    corpus = corpus.with_(vectors=vectors)
     build(corpus, progress=False)
     for i in range(3):
         (corpus.corpus_dir / f"v{i}.txt").write_text(variant(i), encoding="utf-8")
@@ -73,6 +76,7 @@ def test_tombstoned_passages_are_never_returned(corpus, mode, monkeypatch):
     remove_sources(corpus, gone, progress=False)
     idx = searcher.index
     assert (~idx.live).sum() > 0  # the removed passages are still in their segments, as tombstones
+    assert {s.kind for s in idx.segments} == {vectors}
     for q in QUESTIONS:
         for f in (None, Filters(city="荆州"), Filters(year=2022)):
             answer = searcher.ask(q, mode=mode, top_k=50, filters=f)
