@@ -230,3 +230,27 @@ def test_index_of_the_previous_format_is_refused_and_rebuilt(corpus, capsys):
     assert any("previous format" in n for n in report.notes)
     assert report.embedded == 0  # the embedding cache was kept and reused
     assert not gen.exists() and Searcher(corpus).ask("科技特派员", top_k=1).hits
+
+
+def test_a_new_commit_opens_only_the_new_segments(corpus):
+    build(corpus, progress=False)
+    searcher = Searcher(corpus)
+    before = searcher.index
+    (corpus.corpus_dir / "v1.txt").write_text(variant(1), encoding="utf-8")
+    build(corpus, progress=False)
+    after = searcher.index  # reloaded on the next use
+    assert after is not before and len(after.segments) == len(before.segments) + 1
+    assert all(a is b for a, b in zip(after.segments, before.segments))  # the same open objects, not reopened
+    assert searcher.ask(FLOWERS[1], mode="bm25", top_k=1).hits[0].source == "v1.txt"
+
+
+def test_reading_in_worker_processes_gives_the_same_index(corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(builder, "PARALLEL_FROM", 10**9)
+    build(corpus, progress=False)
+    monkeypatch.setattr(builder, "PARALLEL_FROM", 1)
+    parallel = corpus.with_(index_dir=tmp_path / "parallel")
+    build(parallel, progress=False)
+    a, b = load(corpus.index_dir), load(parallel.index_dir)
+    assert [a.passages[i] for i in range(a.total)] == [b.passages[i] for i in range(b.total)]
+    tokens = ["科技", "特派员", "工作站"]
+    assert np.allclose(a.bm25_scores(tokens), b.bm25_scores(tokens))
