@@ -37,6 +37,8 @@ SEGMENT_ROWS = 20_000  # passages per segment written by one build: bounds the b
 MERGE_BELOW = 5_000  # segments with fewer live passages are "small"
 MERGE_AT = 4  # this many small segments are folded into one
 MERGE_DEAD = 0.5  # a segment with this share of its rows tombstoned is rewritten
+AUTO_ANN_FROM = 20_000  # --vectors auto: exact search up to this many live passages, then HNSW (README, Scale)
+ANN_MIN_ROWS = 2_000  # a segment smaller than this is always searched exactly: the scan costs less than a graph
 PARALLEL_FROM = 64  # files to read before it pays to start worker processes
 
 
@@ -145,7 +147,7 @@ def _previous(index_dir: Path, settings: Settings, model_key: str, report: Build
         report.notes.append(f"model changed ({manifest.get('model')} → {settings.model}): re-embedding what the cache lacks")
         return prev
     for entry in manifest["segments"]:
-        problem = segment.verify(index_dir / entry["name"], entry, full=True)
+        problem = segment.verify(index_dir / entry["name"], entry, full=False)
         if problem:
             prev.damaged.append(entry["name"])
             report.notes.append(f"segment {entry['name']} is damaged ({problem}): its documents are read again")
@@ -209,12 +211,25 @@ def _embed(cache: EmbeddingCache, settings: Settings, texts: list[str], hashes: 
     return np.vstack([found[h] for h in hashes]).astype(np.float32)
 
 
+def vector_kind(mode: str, rows: int, total_live: int, current: str | None = None) -> str:
+    """How a segment of `rows` passages is searched in an index of `total_live` passages.
+
+    auto turns approximate once the index outgrows exact search, and never back (no churn around
+    the threshold); an explicit mode is followed, except that small segments stay exact."""
+    if mode == "auto":
+        mode = "hnsw" if total_live > AUTO_ANN_FROM or (current not in (None, "flat")) else "flat"
+    if mode not in ("flat", "hnsw", "ivf-sq8"):
+        raise ValueError(f"unknown --vectors {mode!r}; use auto, flat, hnsw or ivf-sq8")
+    return "flat" if rows < ANN_MIN_ROWS else mode
+
+
 def _write_segment(index_dir: Path, seq: int, docs: list[Document], tokens: list[list[str]], sizes: dict[str, int],
-                   cache: EmbeddingCache, settings: Settings, report: BuildReport, progress: bool) -> dict:
+                   cache: EmbeddingCache, settings: Settings, report: BuildReport, progress: bool, total_live: int) -> dict:
     texts = [p.indexed_text for d in docs for p in d.passages]
     hashes = [text_hash(t) for t in texts]
     vectors = _embed(cache, settings, texts, hashes, report, progress)
-    return segment.write(index_dir, seq, segment.SegmentInput(docs, sizes, tokens, vectors, hashes))
+    kind = vector_kind(settings.vectors, len(texts), total_live)
+    return segment.write(index_dir, seq, segment.SegmentInput(docs, sizes, tokens, vectors, hashes, kind))
 
 
 def _merge_plan(segments: list[dict], live_rows: dict[str, int]) -> list[dict]:
@@ -269,7 +284,8 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
             nonlocal seq, batch, batch_tokens
             if not batch:
                 return
-            entry = _write_segment(index_dir, seq, batch, batch_tokens, sizes, cache, settings, report, progress)
+            total = sum(d["passages"] for d in catalog.values()) + len(batch_tokens)
+            entry = _write_segment(index_dir, seq, batch, batch_tokens, sizes, cache, settings, report, progress, total)
             seq += 1
             new_segments.append(entry)
             for num, d in enumerate(batch):
@@ -298,7 +314,9 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
         report.passages = sum(d["passages"] for d in catalog.values())
         same_skips = prev.manifest is not None and prev.manifest.get("skipped") == [[x.source, x.reason] for x in report.skipped]
         renamed = prev.manifest is not None and set(catalog) != set(prev_docs)
-        if (not report.changed and not new_segments and same_skips and not renamed and not prev.damaged
+        kinds_differ = any(vector_kind(settings.vectors, e["rows"], report.passages, e.get("vectors", "flat"))
+                           != e.get("vectors", "flat") for e in prev.healthy.values())
+        if (not report.changed and not new_segments and same_skips and not renamed and not prev.damaged and not kinds_differ
                 and prev.manifest.get("duplicates") == [list(x) for x in report.duplicates]):
             report.seconds = time.perf_counter() - t0
             return report  # nothing to write: the live commit already matches the folder
@@ -312,10 +330,18 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
             live_rows[d["segment"]] = live_rows.get(d["segment"], 0) + d["passages"]
         plan = _merge_plan(segments, live_rows)
         if plan:
-            merged = _merge(index_dir, seq, plan, catalog, cache, settings, report, progress)
+            merged = _merge(index_dir, seq, plan, catalog, settings, report, report.passages)
             names = {s["name"] for s in plan}
             segments = [s for s in segments if s["name"] not in names] + [merged]
             seq += 1
+        # segments searched another way than the index's size (or --vectors) now asks: rewritten one by one
+        for entry in list(segments):
+            want = vector_kind(settings.vectors, live_rows.get(entry["name"], entry["rows"]), report.passages,
+                               entry.get("vectors", "flat"))
+            if want != entry.get("vectors", "flat") and entry["name"] in live_rows:
+                rewritten = _merge(index_dir, seq, [entry], catalog, settings, report, report.passages)
+                segments[segments.index(entry)] = rewritten
+                seq += 1
         _maybe_prune(cache, index_dir, segments, report.passages)
     finally:
         cache.close()
@@ -325,7 +351,7 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
         "model": settings.model,
         "model_fingerprint": model_key,
         "dimension": int(segments[0]["dimension"]) if segments else 0,
-        "index_type": "flat",
+        "index_type": ",".join(sorted({s.get("vectors", "flat") for s in segments})),
         "chunker": settings.chunking.chunker_id,
         "built_at": layout.timestamp(),
         "corpus_dir": str(Path(settings.corpus_dir).resolve()),
@@ -345,8 +371,8 @@ def _catalog_entry(d: Document, seg_name: str, num: int) -> dict:
             "title": d.meta.title, "city": d.meta.city}
 
 
-def _merge(index_dir: Path, seq: int, plan: list[dict], catalog: dict[str, dict], cache: EmbeddingCache,
-           settings: Settings, report: BuildReport, progress: bool) -> dict:
+def _merge(index_dir: Path, seq: int, plan: list[dict], catalog: dict[str, dict], settings: Settings,
+           report: BuildReport, total_live: int) -> dict:
     """Fold the planned segments' live documents into one new segment; catalogue entries follow them."""
     names = {s["name"] for s in plan}
     docs: list[Document] = []
@@ -372,10 +398,14 @@ def _merge(index_dir: Path, seq: int, plan: list[dict], catalog: dict[str, dict]
     dim = plan[0]["dimension"]
     matrix = np.vstack(vectors) if vectors else np.zeros((0, dim), np.float32)
     sizes = {d.doc_id: 0 for d in docs}
-    entry = segment.write(index_dir, seq, segment.SegmentInput(docs, sizes, tokens, matrix, hashes))
+    kind = vector_kind(settings.vectors, len(hashes), total_live, plan[0].get("vectors", "flat"))
+    entry = segment.write(index_dir, seq, segment.SegmentInput(docs, sizes, tokens, matrix, hashes, kind))
     for num, d in enumerate(docs):
         catalog[d.source] = _catalog_entry(d, entry["name"], num)
-    report.notes.append(f"merged {len(plan)} segments into {entry['name']} ({entry['rows']} passages)")
+    if len(plan) > 1:
+        report.notes.append(f"merged {len(plan)} segments into {entry['name']} ({entry['rows']} passages)")
+    else:
+        report.notes.append(f"rewrote {plan[0]['name']} as {entry['name']} ({entry['rows']} passages, {kind} vectors)")
     return entry
 
 

@@ -220,7 +220,7 @@ def size_on_disk(index_dir: Path) -> int:
     if commit is not None:
         try:
             for s in commit.manifest()["segments"]:
-                total += sum(size for size, _ in s["files"].values())
+                total += sum(f[0] for f in s["files"].values())
         except IndexDamaged:
             pass
     cache = Path(index_dir) / "embeddings.sqlite"

@@ -48,6 +48,8 @@ class OpenSegment:
     metas: list[DocMeta]
     doc_ids: list[str]
     con: sqlite3.Connection
+    ann: object | None = None  # FAISS HNSW / IVF-SQ8 index, or None: exact search over `vectors`
+    kind: str = "flat"
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def query(self, sql: str, args=()) -> list[tuple]:
@@ -55,8 +57,11 @@ class OpenSegment:
             return self.con.execute(sql, args).fetchall()
 
     def memory(self) -> dict[str, int]:
-        return {"postings": self.postings.nbytes + sum(len(t) * 8 for t in self.postings.vocab) // 4,
-                "row arrays": int(self.doc_of.nbytes), "vectors (mapped)": int(self.vectors.nbytes)}
+        out = {"postings": self.postings.nbytes + sum(len(t) * 8 for t in self.postings.vocab) // 4,
+               "row arrays": int(self.doc_of.nbytes), "vectors (mapped)": int(self.vectors.nbytes)}
+        if self.ann is not None:
+            out[f"{self.kind} index"] = (self.path / "ann.faiss").stat().st_size
+        return out
 
 
 def _damaged(index_dir: Path, what: str) -> layout.IndexDamaged:
@@ -70,23 +75,29 @@ def open_segment(index_dir: Path, entry: dict, full_check: bool = False) -> Open
     if problem:
         raise _damaged(index_dir, f"segment {entry['name']} is damaged: {problem}")
     try:
-        vectors = np.load(path / "vectors.npy", mmap_mode="r", allow_pickle=False)
+        # a plain ndarray over the mapping: np.memmap's subclass costs ~1 ms per product
+        vectors = np.asarray(np.load(path / "vectors.npy", mmap_mode="r", allow_pickle=False))
         arrays = {n: np.load(path / n, allow_pickle=False) for n in ("doc_of.npy", "lengths.npy", "post_ptr.npy",
                                                                       "post_row.npy", "post_tf.npy")}
         terms = json.loads((path / "terms.json").read_text(encoding="utf-8"))
+        ann, kind = None, entry.get("vectors", "flat")
+        if kind != "flat":
+            import faiss
+
+            ann = faiss.read_index(str(path / "ann.faiss"))
         con = segment.open_store(path / "store.sqlite")
         metas, doc_ids = [], []
         for _num, doc_id, meta in con.execute("SELECT doc_num, doc_id, meta FROM documents ORDER BY doc_num"):
             doc_ids.append(doc_id)
             metas.append(DocMeta(**json.loads(meta)))
-    except (ValueError, OSError, sqlite3.DatabaseError, TypeError, UnicodeDecodeError) as e:
+    except (ValueError, OSError, sqlite3.DatabaseError, TypeError, UnicodeDecodeError, RuntimeError) as e:
         raise _damaged(index_dir, f"segment {entry['name']} is damaged: {type(e).__name__}: {str(e)[:120]}") from None
     if vectors.shape[0] != entry["rows"] or len(arrays["doc_of.npy"]) != entry["rows"] or len(doc_ids) != entry["docs"]:
         raise _damaged(index_dir, f"segment {entry['name']} is damaged: its parts disagree on the number of rows")
     post = Postings({t: i for i, t in enumerate(terms)}, arrays["post_ptr.npy"], arrays["post_row.npy"],
                     arrays["post_tf.npy"], arrays["lengths.npy"], 0)
     return OpenSegment(entry["name"], path, entry["rows"], entry["docs"], vectors, arrays["doc_of.npy"], post, metas,
-                       doc_ids, con)
+                       doc_ids, con, ann, kind)
 
 
 class LazyDocument:
@@ -209,17 +220,41 @@ class LoadedIndex:
         return np.concatenate([np.asarray(s.vectors @ q, dtype=np.float32) for s in self.segments])
 
     def dense(self, query_vec: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, passage ids) of the k nearest live (and allowed) passages, exact."""
-        scores = self.dense_scores(query_vec)
+        """(scores, passage ids) of the k nearest live (and allowed) passages.
+
+        Each segment is searched on its own and the results merged: exactly over its vectors, or
+        through its ANN index when it has one, with tombstoned and filtered-out rows excluded by a
+        FAISS ID selector (HNSW cannot remove ids, so they are skipped at search time). A filter that
+        leaves few rows of a segment is searched exactly over those rows: cheaper and never misses.
+        """
+        q = np.asarray(query_vec, dtype=np.float32).reshape(-1)
         mask = self.live if allowed is None else (allowed & self.live)
-        n = int(mask.sum())
-        k = min(k, n)
+        k = min(k, int(mask.sum()))
         if k <= 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        scores = np.where(mask, scores, -np.inf).astype(np.float32)
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.lexsort((top, -scores[top]))]
-        return scores[top], top.astype(np.int64)
+        all_scores, all_ids = [], []
+        for i, seg in enumerate(self.segments):
+            lo = int(self.offsets[i])
+            m = mask[lo : lo + seg.rows]
+            count = int(m.sum())
+            if count == 0:
+                continue
+            kk = min(k, count)
+            if seg.ann is None or count < max(20 * k, seg.rows // 20):
+                ids = None if count == seg.rows else np.flatnonzero(m)
+                sc = seg.vectors @ q if ids is None else seg.vectors[ids] @ q
+                top = np.argpartition(-sc, kk - 1)[:kk]
+                all_scores.append(sc[top])
+                all_ids.append((top if ids is None else ids[top]) + lo)
+                continue
+            scores, found = _ann_search(seg, q, kk, None if count == seg.rows else m)
+            keep = found >= 0
+            all_scores.append(scores[keep])
+            all_ids.append(found[keep] + lo)
+        scores = np.concatenate(all_scores).astype(np.float32)
+        ids = np.concatenate(all_ids).astype(np.int64)
+        order = np.lexsort((ids, -scores))[:k]
+        return scores[order], ids[order]
 
     def bm25_scores(self, tokens: list[str]) -> np.ndarray:
         return self.bm25.scores(tokens)
@@ -285,6 +320,24 @@ class LoadedIndex:
                 out[k] = out.get(k, 0) + v
         out["row arrays"] = out.get("row arrays", 0) + int(self.doc_of.nbytes + self.live.nbytes)
         return out
+
+
+def _ann_search(seg: OpenSegment, q: np.ndarray, k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    import faiss
+
+    if seg.kind == "hnsw":
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = max(128, 2 * k)
+    else:
+        params = faiss.SearchParametersIVF()
+        params.nprobe = max(16, seg.ann.nlist // 8)
+    bits = None
+    if mask is not None:
+        bits = np.packbits(mask, bitorder="little")
+        params.sel = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+    scores, found = seg.ann.search(q.reshape(1, -1), k, params=params)
+    del bits  # the selector reads it during the search only
+    return scores[0], found[0]
 
 
 def check_compatible(manifest: dict, model: str | None, chunking: ChunkParams, index_dir: Path) -> None:

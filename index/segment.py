@@ -7,6 +7,7 @@
     seg-NNNNNN/post_ptr.npy    int64 per term + 1: where the term's postings start (CSR, term-major)
     seg-NNNNNN/post_row.npy    int32 per posting: the row
     seg-NNNNNN/post_tf.npy     float32 per posting: the term's frequency in the row
+    seg-NNNNNN/ann.faiss       only for approximate search: a FAISS HNSW or IVF-SQ8 index of the rows
     seg-NNNNNN/store.sqlite    documents (text, metadata) and passages (body, section, tokens):
                                read for hits only, and by merges
 
@@ -53,6 +54,28 @@ class SegmentInput:
     tokens: list[list[str]]  # aligned with the passages of `docs` in order
     vectors: np.ndarray
     hashes: list[str]
+    kind: str = "flat"  # flat | hnsw | ivf-sq8
+
+
+HNSW_M, HNSW_EF_CONSTRUCTION = 32, 80
+
+
+def ann_index(vectors: np.ndarray, kind: str):
+    """A FAISS index over the rows for approximate inner-product search (row number = FAISS id)."""
+    import faiss
+
+    n, dim = vectors.shape
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    elif kind == "ivf-sq8":
+        nlist = max(1, min(int(4 * n**0.5), n // 39))
+        index = faiss.index_factory(dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+    else:
+        raise ValueError(f"unknown vector index kind {kind!r}")
+    index.add(vectors)
+    return index
 
 
 def postings(tokens: list[list[str]]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -88,6 +111,10 @@ def write(index_dir: Path, seq: int, data: SegmentInput) -> dict:
     for name, arr in arrays.items():
         np.save(tmp / name, arr, allow_pickle=False)
     (tmp / "terms.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
+    if data.kind != "flat":
+        import faiss
+
+        faiss.write_index(ann_index(arrays["vectors.npy"], data.kind), str(tmp / "ann.faiss"))
     con = sqlite3.connect(tmp / "store.sqlite")
     try:
         con.executescript(SCHEMA)
@@ -106,10 +133,11 @@ def write(index_dir: Path, seq: int, data: SegmentInput) -> dict:
         con.commit()
     finally:
         con.close()
-    files = {name: [(tmp / name).stat().st_size, layout.file_sha256(tmp / name)] for name in FILES}
+    files = {name: [(tmp / name).stat().st_size, layout.file_sha256(tmp / name), (tmp / name).stat().st_mtime_ns]
+             for name in FILES + (("ann.faiss",) if data.kind != "flat" else ())}
     final = layout.finish_segment(tmp)
     return {"name": final.name, "rows": int(len(doc_of)), "docs": len(data.docs), "dimension": int(data.vectors.shape[1]),
-            "files": files}
+            "vectors": data.kind, "files": files}
 
 
 def open_store(path: Path) -> sqlite3.Connection:
@@ -141,18 +169,19 @@ def read_docs(seg_dir: Path, doc_nums: set[int] | None = None) -> tuple[list[Doc
 def verify(seg_dir: Path, entry: dict, full: bool) -> str | None:
     """None when the segment's files are as the commit recorded; else what is wrong, in a few words.
 
-    The quick check (every open) compares sizes, which catches truncation and lost files; the full
-    check (build, `policyqa check`) hashes every byte.
+    The quick check (every open, every build) compares sizes, which catches truncation and lost
+    files, and modification times: a file written since its commit is hashed, so changed bytes are
+    caught too. The full check (`policyqa check`) hashes every byte whatever its time says.
     """
-    for name, (size, sha) in entry["files"].items():
+    for name, (size, sha, *mtime) in entry["files"].items():
         p = seg_dir / name
         try:
-            actual = p.stat().st_size
+            st = p.stat()
         except FileNotFoundError:
             return f"{p} is missing"
-        if actual != size:
-            return f"{p} is {actual} bytes, the commit recorded {size} (truncated or overwritten)"
-        if full and layout.file_sha256(p) != sha:
+        if st.st_size != size:
+            return f"{p} is {st.st_size} bytes, the commit recorded {size} (truncated or overwritten)"
+        if (full or not mtime or st.st_mtime_ns != mtime[0]) and layout.file_sha256(p) != sha:
             return f"{p} does not match its recorded checksum (corrupt)"
     return None
 

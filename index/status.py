@@ -21,7 +21,7 @@ def segment_lines(index_dir: Path, manifest: dict) -> list[str]:
     lines = [f"segments:   {len(manifest['segments'])}"]
     totals = {"vectors (memory-mapped)": 0, "postings (in memory)": 0, "row arrays (in memory)": 0, "texts (on disk)": 0}
     for s in manifest["segments"]:
-        f = {name: size for name, (size, _) in s["files"].items()}
+        f = {name: v[0] for name, v in s["files"].items()}
         parts = {
             "vectors (memory-mapped)": f.get("vectors.npy", 0),
             "postings (in memory)": sum(f.get(n, 0) for n in ("post_ptr.npy", "post_row.npy", "post_tf.npy", "lengths.npy",

@@ -55,11 +55,14 @@ class EmbeddingCache:
             self.con.close()
             raise
 
-    def check(self) -> None:
-        """Raise sqlite3.DatabaseError when the file is damaged (reading every page)."""
-        row = self.con.execute("PRAGMA quick_check").fetchone()
-        if not row or row[0] != "ok":
-            raise sqlite3.DatabaseError(f"integrity check: {row[0] if row else 'no answer'}")
+    def check(self, thorough: bool = False) -> None:
+        """Raise sqlite3.DatabaseError when the file is damaged: its header and schema always (cheap),
+        every page when `thorough` (`policyqa check`; too slow for every build of a big cache)."""
+        if thorough:
+            row = self.con.execute("PRAGMA quick_check").fetchone()
+            if not row or row[0] != "ok":
+                raise sqlite3.DatabaseError(f"integrity check: {row[0] if row else 'no answer'}")
+        self.con.execute("SELECT count(*) FROM sqlite_master").fetchone()
         dim = self.con.execute("SELECT length(vec) FROM vectors LIMIT 1").fetchone()
         if dim and dim[0] % 4:
             raise sqlite3.DatabaseError("vectors of odd length")

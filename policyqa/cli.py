@@ -46,6 +46,7 @@ def _read_settings(args) -> Settings:
         backend=getattr(args, "backend", None),
         milvus_uri=getattr(args, "milvus_uri", None),
         ray_address=getattr(args, "ray", None),
+        vectors=getattr(args, "vectors", None),
     )
 
 
@@ -192,8 +193,14 @@ def parser() -> argparse.ArgumentParser:
                         help="cross-encoder (a local folder: none ships offline) that re-orders the top candidates "
                              "(default: $POLICYQA_RERANKER, else off)")
 
+    def vectors(sp):
+        sp.add_argument("--vectors", choices=["auto", "flat", "hnsw", "ivf-sq8"],
+                        help="vector search: flat (exact), hnsw or ivf-sq8 (approximate, FAISS), or auto (default: "
+                             "flat up to 20,000 passages, then hnsw); see README, Scale")
+
     b = sub.add_parser("build", help="build or update the index from the documents folder")
     common(b)
+    vectors(b)
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="embed new passages on a Ray cluster (ray://host:10001 or auto); without ADDRESS a local Ray")
@@ -214,12 +221,14 @@ def parser() -> argparse.ArgumentParser:
 
     ad = sub.add_parser("add", help="copy files or folders into the documents folder and index them")
     common(ad)
+    vectors(ad)
     ad.add_argument("paths", nargs="+")
     ad.add_argument("--quiet", action="store_true")
     ad.set_defaults(func=cmd_add)
 
     rm = sub.add_parser("remove", help="take documents out of the folder and the index")
     common(rm)
+    vectors(rm)
     rm.add_argument("sources", nargs="+", help="file names relative to the documents folder")
     rm.add_argument("--quiet", action="store_true")
     rm.set_defaults(func=cmd_remove)

@@ -54,7 +54,10 @@ class Settings:
     device: str | None = None  # None: cuda when available, else cpu
     batch_size: int = 32
     embed_chunk: int = 512  # passages embedded and cached per step: a killed build loses at most this many
-    index_type: str = "Flat"  # a faiss.index_factory string; exact search is right at this size
+    index_type: str = "Flat"  # kept for older callers; the vector search kind is `vectors`
+    # auto | flat | hnsw | ivf-sq8: exact inner product, or an approximate FAISS index per segment
+    # (auto: flat until the index holds more than index.builder.AUTO_ANN_FROM passages, then hnsw)
+    vectors: str = "auto"
     chunking: ChunkParams = ChunkParams()
     retrieval: Retrieval = Retrieval()
     backend: str = "faiss"  # faiss: the embedded index | milvus: a Milvus collection (index/milvus_backend.py)

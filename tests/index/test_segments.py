@@ -60,9 +60,12 @@ def test_add_writes_a_new_segment_and_leaves_the_others_untouched(corpus):
     assert len(after) == len(before) + 1 and after[-1]["docs"] == 1
 
 
-@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
-def test_tombstoned_passages_are_never_returned(corpus, mode, monkeypatch):
+@pytest.mark.parametrize(("mode", "vectors"), [("hybrid", "flat"), ("dense", "flat"), ("bm25", "flat"),
+                                               ("hybrid", "hnsw"), ("dense", "hnsw"), ("dense", "ivf-sq8")])
+def test_tombstoned_passages_are_never_returned(corpus, mode, vectors, monkeypatch):
     monkeypatch.setattr(builder, "MERGE_AT", 100)  # keep the tombstones in place: no merge rewrites them
+    monkeypatch.setattr(builder, "ANN_MIN_ROWS", 1)  # every segment gets the approximate index asked for
+    corpus = corpus.with_(vectors=vectors)
     build(corpus, progress=False)
     for i in range(3):
         (corpus.corpus_dir / f"v{i}.txt").write_text(variant(i), encoding="utf-8")
@@ -73,6 +76,7 @@ def test_tombstoned_passages_are_never_returned(corpus, mode, monkeypatch):
     remove_sources(corpus, gone, progress=False)
     idx = searcher.index
     assert (~idx.live).sum() > 0  # the removed passages are still in their segments, as tombstones
+    assert {s.kind for s in idx.segments} == {vectors}
     for q in QUESTIONS:
         for f in (None, Filters(city="荆州"), Filters(year=2022)):
             answer = searcher.ask(q, mode=mode, top_k=50, filters=f)
@@ -226,3 +230,27 @@ def test_index_of_the_previous_format_is_refused_and_rebuilt(corpus, capsys):
     assert any("previous format" in n for n in report.notes)
     assert report.embedded == 0  # the embedding cache was kept and reused
     assert not gen.exists() and Searcher(corpus).ask("科技特派员", top_k=1).hits
+
+
+def test_a_new_commit_opens_only_the_new_segments(corpus):
+    build(corpus, progress=False)
+    searcher = Searcher(corpus)
+    before = searcher.index
+    (corpus.corpus_dir / "v1.txt").write_text(variant(1), encoding="utf-8")
+    build(corpus, progress=False)
+    after = searcher.index  # reloaded on the next use
+    assert after is not before and len(after.segments) == len(before.segments) + 1
+    assert all(a is b for a, b in zip(after.segments, before.segments))  # the same open objects, not reopened
+    assert searcher.ask(FLOWERS[1], mode="bm25", top_k=1).hits[0].source == "v1.txt"
+
+
+def test_reading_in_worker_processes_gives_the_same_index(corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(builder, "PARALLEL_FROM", 10**9)
+    build(corpus, progress=False)
+    monkeypatch.setattr(builder, "PARALLEL_FROM", 1)
+    parallel = corpus.with_(index_dir=tmp_path / "parallel")
+    build(parallel, progress=False)
+    a, b = load(corpus.index_dir), load(parallel.index_dir)
+    assert [a.passages[i] for i in range(a.total)] == [b.passages[i] for i in range(b.total)]
+    tokens = ["科技", "特派员", "工作站"]
+    assert np.allclose(a.bm25_scores(tokens), b.bm25_scores(tokens))
