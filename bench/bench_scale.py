@@ -4,6 +4,7 @@ query latency, and adding or removing one document, at N passages.
     .venv/bin/python bench/bench_scale.py                      # N = 5,000 (about a minute)
     .venv/bin/python bench/bench_scale.py --n 100000           # the issue's first size (minutes)
     .venv/bin/python bench/bench_scale.py --n 100000 --keep    # keep var/bench-scale/N for another look
+    .venv/bin/python bench/bench_scale.py --backend milvus      # the same steps served from a milvus-lite file
 
 Why: the people who use this keep 100,000–1,000,000 passages, and every cost must follow the
 change, not the corpus. The corpus is the CMRC2018 contexts (CC-BY-SA, read from
@@ -139,16 +140,31 @@ def questions(limit: int = 200) -> list[str]:
 
 # -- children: each a fresh process with the random encoder ---------------------------------------
 
+BACKEND: dict = {}  # backend=..., milvus_uri=... for every Settings a child makes (empty: the embedded index)
+
+
+def settings(**kw):
+    from policyqa.config import Settings
+
+    return Settings().with_(**kw, **BACKEND)
+
+
+def backend_flags() -> list[str]:
+    return ["--backend", BACKEND["backend"], "--milvus-uri", BACKEND["milvus_uri"]] if BACKEND else []
+
+
 def child(argv: list[str]) -> None:
     install_random_encoder()
+    if argv[0] == "--backend":
+        BACKEND.update(backend=argv[1], milvus_uri=argv[2])
+        argv = argv[3:]
     kind, rest = argv[0], argv[1:]
     if kind == "build":
-        from policyqa.config import Settings
         from policyqa.index.builder import build
 
         corpus, index = map(Path, rest[:2])
         t = time.perf_counter()
-        report = build(Settings().with_(corpus_dir=corpus, index_dir=index), progress=False)
+        report = build(settings(corpus_dir=corpus, index_dir=index), progress=False)
         seconds = time.perf_counter() - t
         own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime  # worker processes included
@@ -157,15 +173,14 @@ def child(argv: list[str]) -> None:
     elif kind == "cli":
         from policyqa.cli import main
 
-        rc = main(rest)
+        rc = main(rest + (backend_flags() if rest and rest[0] in ("ask", "add", "remove") else []))
         sys.exit(rc)
     elif kind == "serve":
-        from policyqa.config import Settings
         from policyqa.qa.search import Searcher
 
         index, n_questions = Path(rest[0]), int(rest[1])
         t = time.perf_counter()
-        s = Searcher(Settings().with_(index_dir=index))
+        s = Searcher(settings(index_dir=index))
         open_s = time.perf_counter() - t
         qs = questions(n_questions)
         s.ask(qs[0])
@@ -179,29 +194,28 @@ def child(argv: list[str]) -> None:
                 t = time.perf_counter()
                 s.ask(q, top_k=5)
                 city.append((time.perf_counter() - t) * 1000)
-        mem = s.index.memory()
+        mem = s.index.memory() if hasattr(s.index, "memory") else {}
         print(json.dumps({"open": open_s, "times": times, "city": city, "rss": current_rss_mib(), "peak": rss_mib(),
                           "memory": mem}))
     elif kind == "update":
-        from policyqa.config import Settings
         from policyqa.index.update import add_files, remove_sources
         from policyqa.qa.search import Searcher
 
         corpus, index, new_file, victim = Path(rest[0]), Path(rest[1]), Path(rest[2]), rest[3]
-        settings = Settings().with_(corpus_dir=corpus, index_dir=index)
-        searcher = Searcher(settings)
+        sets = settings(corpus_dir=corpus, index_dir=index)
+        searcher = Searcher(sets)
         searcher.ask("科技特派员")  # warm: tokenizer, index open
         from policyqa.index.lexical import tokenize
 
         tokenize("预热")
         t = time.perf_counter()
-        add_files(settings, [new_file], progress=False)
+        add_files(sets, [new_file], progress=False)
         add_s = time.perf_counter() - t
         t = time.perf_counter()
         searcher.ask("科技特派员")
         reload_s = time.perf_counter() - t
         t = time.perf_counter()
-        remove_sources(settings, [victim], progress=False)
+        remove_sources(sets, [victim], progress=False)
         remove_s = time.perf_counter() - t
         print(json.dumps({"add": add_s, "remove": remove_s, "reload_ask": reload_s}))
 
@@ -210,7 +224,8 @@ def run_child(*args: str, timeout: int = 7200) -> tuple[dict | None, float, floa
     """(the child's JSON line, wall seconds, peak RSS MiB of the child)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t = time.perf_counter()
-    out = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, timeout=timeout)
+    pre = ["--backend", BACKEND["backend"], BACKEND["milvus_uri"]] if BACKEND else []
+    out = subprocess.run([sys.executable, __file__, "--child", *pre, *args], capture_output=True, text=True, timeout=timeout)
     wall = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if out.returncode != 0:
@@ -237,13 +252,18 @@ def main() -> None:
     p.add_argument("--questions", type=int, default=100)
     p.add_argument("--keep", action="store_true", help="keep the corpus and index afterwards")
     p.add_argument("--no-model", action="store_true", help="skip timing the m3e-small load")
+    p.add_argument("--backend", choices=["faiss", "milvus"], default="faiss",
+                   help="faiss: the embedded index (default); milvus: also synced to a milvus-lite file and served from it")
     p.add_argument("--child", nargs=argparse.REMAINDER)
     a = p.parse_args()
     if a.child:
         return child(a.child)
 
-    work = Path(a.work) / str(a.n)
+    work = Path(a.work) / (str(a.n) + ("" if a.backend == "faiss" else f"-{a.backend}"))
     shutil.rmtree(work, ignore_errors=True)
+    if a.backend == "milvus":
+        BACKEND.update(backend="milvus", milvus_uri=str(work / "milvus.db"))
+        print("backend: milvus-lite (a pure-Python development twin of Milvus, not its C++ core: not a fast engine)")
     corpus, index = work / "documents", work / "index"
     print(f"bench_scale: N = {a.n:,} passages; ENCODER REPLACED BY A SEEDED RANDOM ONE (index costs only); "
           f"{os.cpu_count()} CPU cores (shared with other work: timings are noisy)")
