@@ -219,6 +219,10 @@ def sync(settings: Settings, progress: bool = True) -> SyncReport:
     target = {d.doc_id: d for d in idx.docs.values()}
     remove = [i for i, src in present.items() if i not in target or target[i].source != src]
     add = [i for i, d in target.items() if i not in present or present[i] != d.source]
+    if not add and not remove:
+        client.close()
+        report.seconds = time.perf_counter() - t0
+        return report  # already in step: the generation stays, so servers keep what they hold
 
     # 1. removals: their terms' document frequencies go down, their rows are deleted by expression
     df_delta: Counter = Counter()

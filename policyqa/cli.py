@@ -276,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # Milvus's gRPC client: errors arrive as exceptions, not log lines
     args = parser().parse_args(argv)
     try:
         return args.func(args)
