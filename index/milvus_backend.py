@@ -31,6 +31,7 @@ from policyqa.index.milvus_store import MilvusMissing, quote
 CHECK_EVERY = 2.0  # seconds between checks for a newer generation of the collection
 CACHE = 4096
 MAX_LIMIT = 16_384  # Milvus's largest top-k
+TEXT_BATCH = 256  # document texts read per query
 
 
 def expression(scope: Scope) -> str:
@@ -106,6 +107,9 @@ class MilvusBackend:
         self.cities = {m.city for m in metas if m.city}
         self.prefectures = {m.city: m.prefecture for m in metas if m.city and m.prefecture}
         self._rows: OrderedDict[int, dict] = OrderedDict()
+        self._texts: OrderedDict[str, str] = OrderedDict()
+        self._doc_ids = list(by_id)
+        self._order = {d: i for i, d in enumerate(self._doc_ids)}
         self._terms: dict[str, tuple[int, int] | None] = {}
         self._lock = threading.Lock()
 
@@ -200,9 +204,23 @@ class MilvusBackend:
         return self.docs[self._row(pid)["doc_id"]]
 
     def doc_text(self, doc_id: str) -> str:
-        rows = self.client.query(self.catalog_name, filter=f'kind == "text" and doc_id == {quote(doc_id)}',
-                                 output_fields=["num", "text"], limit=max(1, self.docs[doc_id].parts))
-        return "".join(r["text"] for r in sorted(rows, key=lambda r: r["num"]))
+        """A document's text; the texts of the documents after it (in catalogue order) come in the same
+        query, since a refusal rule that reads one usually reads them all."""
+        with self._lock:
+            if doc_id in self._texts:
+                return self._texts[doc_id]
+        i = self._order.get(doc_id, 0)
+        ids = [d for d in self._doc_ids[i : i + TEXT_BATCH] if d not in self._texts] or [doc_id]
+        parts: dict[str, list] = {d: [] for d in ids}
+        expr = 'kind == "text" and doc_id in [' + ",".join(quote(d) for d in ids) + "]"
+        for r in milvus_store.iterate(self.client, self.catalog_name, expr, ["doc_id", "num", "text"]):
+            parts[r["doc_id"]].append((r["num"], r["text"]))
+        with self._lock:
+            for d, ps in parts.items():
+                self._texts[d] = "".join(t for _, t in sorted(ps))
+            while len(self._texts) > CACHE:
+                self._texts.popitem(last=False)
+            return self._texts[doc_id]
 
     def idf(self, tokens: list[str]) -> dict[str, float]:
         """BM25 IDF of each token over the whole collection (unknown tokens get a small default)."""

@@ -94,6 +94,8 @@ def test_which_cities_groups_by_place_on_milvus(both):
     assert [g.city for g in a.groups] == ["荆州市"]
     a = milvus.ask("哪些城市选派了科技特派员")
     assert {g.city for g in a.groups} == {"荆州市", "咸宁市", "岳阳市", "广水市", "大冶市"}
+    for h in a.hits:  # texts and offsets come back from the collection exactly
+        assert milvus.index.docs[h.doc_id].text[h.start : h.end] == h.text
 
 
 @NEEDS_MILVUS
