@@ -36,11 +36,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--questions", type=int, default=500)
     p.add_argument("--work", default=str(REPO / "var" / "bench-ann"))
+    p.add_argument("--docs", type=int, help="only the first N contexts (a quick run on a busy machine)")
     a = p.parse_args()
     work = Path(a.work)
     corpus = work / "documents"
     corpus.mkdir(parents=True, exist_ok=True)
-    for i, (name, text) in enumerate(base_texts()):
+    bases = base_texts()[: a.docs] if a.docs else base_texts()
+    for i, (name, text) in enumerate(bases):
         f = corpus / f"{i:05d}-{name}.txt"
         if not f.exists():
             f.write_text(text, encoding="utf-8")
@@ -48,7 +50,8 @@ def main() -> None:
     build(settings, progress=True)
     idx = load(settings.index_dir)
     vectors = np.vstack([np.asarray(s.vectors) for s in idx.segments])[idx.live]
-    qs = questions(a.questions)
+    contexts = {text for _, text in bases}
+    qs = questions(a.questions, contexts)
     qv = embedder.encode(settings.model, qs, batch_size=32, device=settings.device)
     print(f"{len(vectors):,} passages, {len(qs)} CMRC2018 questions, m3e-small embeddings, k = 10")
     rng = np.random.default_rng(0)

@@ -128,12 +128,14 @@ def write_corpus(folder: Path, n: int) -> int:
     return i
 
 
-def questions(limit: int = 200) -> list[str]:
+def questions(limit: int = 200, contexts: set[str] | None = None) -> list[str]:
+    """CMRC2018 questions spread over the set (only those asked on `contexts`, when given)."""
     out = []
     for f in sorted(CMRC.glob("*.json")):
         for art in json.loads(f.read_text(encoding="utf-8"))["data"]:
             for para in art["paragraphs"]:
-                out += [q["question"] for q in para["qas"] if q["question"].strip()]
+                if contexts is None or para["context"] in contexts:
+                    out += [q["question"] for q in para["qas"] if q["question"].strip()]
     step = max(1, len(out) // limit)
     return out[::step][:limit]
 

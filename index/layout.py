@@ -3,7 +3,7 @@
     INDEX_DIR/CURRENT                 name of the live commit file (replaced with os.replace)
     INDEX_DIR/commit-NNNNNN.json      a commit: the segment list, each segment's files with size
                                       and SHA-256, tombstones, the document catalogue, model and
-                                      chunker; it carries a checksum of its own text
+                                      chunker; its first line is the SHA-256 of the JSON after it
     INDEX_DIR/seg-NNNNNN/             one immutable segment (see index/segment.py)
     INDEX_DIR/embeddings.sqlite       embedding cache shared by builds (model, text hash → vector)
     INDEX_DIR/build.lock              one writer at a time
@@ -74,24 +74,36 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _body_checksum(data: dict) -> str:
-    body = json.dumps({k: v for k, v in data.items() if k != "checksum"}, ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+_parsed: dict[tuple[str, int, int], dict] = {}  # (path, size, mtime) → contents: a commit is never rewritten
 
 
 def read_commit(path: Path) -> dict:
-    """The commit's contents; a truncated or edited file is IndexDamaged, never a JSON traceback."""
+    """The commit's contents; a truncated or edited file is IndexDamaged, never a JSON traceback.
+
+    The file is the SHA-256 of its JSON on the first line, then the JSON: checking it hashes bytes
+    (milliseconds for a 100,000-document catalogue) instead of re-serialising the parsed data."""
     index_dir = path.parent
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or data.get("checksum") != _body_checksum(data):
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key in _parsed:
+            return _parsed[key]
+        raw = path.read_bytes()
+        head, _, body = raw.partition(b"\n")
+        if hashlib.sha256(body).hexdigest().encode() != head:
             raise ValueError("checksum mismatch")
+        data = json.loads(body.decode("utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a commit")
     except FileNotFoundError:
         raise IndexDamaged(f"commit file {path} is missing; rebuild with: {rebuild_hint(index_dir)}") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise IndexDamaged(
             f"commit file {path} is damaged ({str(e)[:80]}); rebuild with: {rebuild_hint(index_dir)}"
         ) from None
+    if len(_parsed) > 8:
+        _parsed.clear()
+    _parsed[key] = data
     return data
 
 
@@ -181,10 +193,10 @@ def publish(index_dir: Path, data: dict, seq: int) -> Commit:
     index_dir = Path(index_dir)
     previous = current(index_dir)
     data = {**data, "format": FORMAT, "seq": seq}
-    data["checksum"] = _body_checksum(data)
     path = index_dir / f"commit-{seq:06d}.json"
     tmp = index_dir / f".{path.name}.tmp"
-    tmp.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    tmp.write_bytes(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
     fsync_path(tmp)
     os.replace(tmp, path)
     ptr = index_dir / f".CURRENT.{os.getpid()}"
