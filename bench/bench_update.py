@@ -165,8 +165,8 @@ def table(full: FullBuild, steps: list[Step], load: float) -> str:
     return "\n".join([
         *rows, "",
         f"peak RSS of the full build: {full.peak_rss_mib:.0f} MiB (child process, model included){py}",
-        "counted in every row: scan and hash of the folder, reading and chunking, tokenizing, embedding, BM25, SQLite,",
-        "  FAISS, fsync and swap of a new generation; add and remove also copy or move the file.",
+        "counted in every row: scan and hash of the folder, reading and chunking, tokenizing, embedding, postings, SQLite,",
+        "  fsync of new segments and the commit swap; add and remove also copy or move the file.",
         "  One-time setup of this process other than the model (jieba dictionary, place-name patterns) falls in the",
         "  first step that needs it: the add.",
         f"not counted: model load and weight fingerprint ({full.load_seconds:.1f}s in the child, {load:.1f}s here);",

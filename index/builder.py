@@ -1,15 +1,25 @@
 """Bring the index in line with the corpus folder, doing only the work that changed.
 
-Unchanged files (same bytes, same chunker) are not parsed again: their passages and tokens
-come from the live generation. Passages are embedded only when the embedding cache lacks
-their text for this model. The result is written as a new generation and swapped in.
+The index is a list of immutable segments (index/segment.py) and a commit naming them
+(index/layout.py). Unchanged files (same bytes, same chunker, same model) stay where they are,
+untouched; new and changed files are read (in parallel processes when there are many),
+tokenized and embedded into new segments; a removed or replaced file's passages become a
+tombstone: its document drops out of the commit's catalogue. Passages are embedded only when
+the embedding cache lacks their text for this model. A merge folds small or mostly-tombstoned
+segments into one, dropping the tombstoned rows. Nothing is live until the commit is published.
+
+Damage is repaired, not trusted: each build checks every segment against the checksums its
+commit recorded; a damaged segment's documents are read again from the folder (their vectors
+come from the embedding cache), a damaged commit file means a rebuild from the documents, and
+a corrupt embedding cache is set aside and started afresh, each with a note.
 """
 
 from __future__ import annotations
 
-import json
+import multiprocessing
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +30,17 @@ from policyqa.corpus.loaders import LoadError
 from policyqa.corpus.paths import shown
 from policyqa.corpus.reader import FileEntry, Skipped, read_document, scan
 from policyqa.corpus.types import Document
-from policyqa.index import embedder, layout
-from policyqa.index.lexical import BM25, tokenize
-from policyqa.index.store import EmbeddingCache, read_documents, text_hash, write_store
+from policyqa.index import embedder, layout, segment
+from policyqa.index.lexical import tokenize
+from policyqa.index.store import EmbeddingCache, open_cache, text_hash
 
-# texts per encode call and per cache commit: a killed build loses at most this much work
+SEGMENT_ROWS = 20_000  # passages per segment written by one build: bounds the build's memory
+MERGE_BELOW = 5_000  # segments with fewer live passages are "small"
+MERGE_AT = 4  # this many small segments are folded into one
+MERGE_DEAD = 0.5  # a segment with this share of its rows tombstoned is rewritten
+AUTO_ANN_FROM = 20_000  # --vectors auto: exact search up to this many live passages, then HNSW (README, Scale)
+ANN_MIN_ROWS = 2_000  # a segment smaller than this is always searched exactly: the scan costs less than a graph
+PARALLEL_FROM = 64  # files to read before it pays to start worker processes
 
 
 class BuildLocked(Exception):
@@ -91,147 +107,326 @@ def _lock(index_dir: Path):
 
 
 def build(settings: Settings, progress: bool = True) -> BuildReport:
-    """Reconcile `settings.index_dir` with `settings.corpus_dir`; the old index stays live until the swap."""
+    """Reconcile `settings.index_dir` with `settings.corpus_dir`; the last commit stays live until the next."""
     index_dir = Path(settings.index_dir)
     lock = _lock(index_dir)
     try:
-        return _build(settings, index_dir, progress)
+        report = _build(settings, index_dir, progress)
+        if settings.backend == "milvus":  # the collection follows the embedded index (index/milvus_store.py)
+            from policyqa.index.milvus_store import sync
+
+            report.notes.append(sync(settings, progress).summary(str(settings.milvus_uri)))
+        return report
     finally:
         lock.release()
+
+
+@dataclass
+class _Previous:
+    """The live commit as a build sees it: what it may keep, and what is damaged."""
+
+    manifest: dict | None = None
+    healthy: dict[str, dict] = field(default_factory=dict)  # segment name → commit entry
+    damaged: list[str] = field(default_factory=list)
+
+
+def _previous(index_dir: Path, settings: Settings, model_key: str, report: BuildReport) -> _Previous:
+    prev = _Previous()
+    if layout.is_old_format(index_dir):
+        report.notes.append("index of the previous format (one generation, before segments): rebuilding it as segments, "
+                            "reusing the embedding cache")
+        return prev
+    try:
+        commit = layout.require_current(index_dir)
+        manifest = commit.manifest()
+    except layout.IndexMissing:
+        return prev
+    except layout.IndexDamaged as e:
+        report.notes.append(f"{e}: rebuilding from the documents and the embedding cache".replace(
+            f"; rebuild with: {layout.rebuild_hint(index_dir)}", ""))
+        return prev
+    prev.manifest = manifest
+    chunker = settings.chunking.chunker_id
+    if manifest.get("chunker") != chunker:
+        report.notes.append(f"chunker changed ({manifest.get('chunker')} → {chunker}): re-reading every document")
+        return prev
+    if embedder.canonical(manifest.get("model", "")) != settings.model or manifest.get("model_fingerprint") != model_key:
+        report.notes.append(f"model changed ({manifest.get('model')} → {settings.model}): re-embedding what the cache lacks")
+        return prev
+    for entry in manifest["segments"]:
+        problem = segment.verify(index_dir / entry["name"], entry, full=False)
+        if problem:
+            prev.damaged.append(entry["name"])
+            report.notes.append(f"segment {entry['name']} is damaged ({problem}): its documents are read again")
+        else:
+            prev.healthy[entry["name"]] = entry
+    return prev
+
+
+def _read_one(job: tuple[FileEntry, object]) -> tuple[FileEntry, Document | None, list[list[str]] | None, str | None]:
+    """Parse, chunk and tokenize one file (in a worker process for big builds)."""
+    entry, chunking = job
+    try:
+        doc = read_document(entry, chunking)
+    except LoadError as e:
+        return entry, None, None, str(e)
+    except Exception as e:  # a parser bug must not sink the whole build
+        return entry, None, None, f"{entry.path}: {type(e).__name__}: {e}"
+    return entry, doc, [tokenize(p.indexed_text) for p in doc.passages], None
+
+
+def _read_all(to_read: list[FileEntry], settings: Settings, progress: bool):
+    """Yield _read_one's results in order, using every core when there are many files."""
+    jobs = [(e, settings.chunking) for e in to_read]
+    bar = tqdm(total=len(jobs), desc="reading", unit="file", disable=not progress or not jobs)
+    workers = min(os.cpu_count() or 1, 8)
+    if len(jobs) >= PARALLEL_FROM and workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for out in pool.imap(_read_one, jobs, chunksize=8):
+                bar.update(1)
+                yield out
+    else:
+        for job in jobs:
+            out = _read_one(job)
+            bar.update(1)
+            yield out
+    bar.close()
+
+
+def _embed(cache: EmbeddingCache, settings: Settings, texts: list[str], hashes: list[str], report: BuildReport,
+           progress: bool) -> np.ndarray:
+    found = cache.get(hashes)
+    missing = list(dict.fromkeys(h for h in hashes if h not in found))
+    text_of = dict(zip(hashes, texts))
+    if settings.ray_address is not None and missing:  # embed on a Ray cluster (index/ray_embed.py)
+        from policyqa.index.ray_embed import ray_encoder
+
+        encode = ray_encoder(settings.ray_address)
+    else:
+        encode = embedder.encode
+    bar = tqdm(total=len(missing), desc="embedding", unit="passage", disable=not progress or not missing)
+    for i in range(0, len(missing), settings.embed_chunk):
+        chunk = missing[i : i + settings.embed_chunk]
+        vecs = encode(settings.model, [text_of[h] for h in chunk], settings.batch_size, settings.device)
+        cache.put(chunk, vecs)
+        found.update(zip(chunk, vecs))
+        bar.update(len(chunk))
+    bar.close()
+    report.embedded += len(missing)
+    if not hashes:
+        return np.zeros((0, embedder.dimension(settings.model, settings.device)), np.float32)
+    return np.vstack([found[h] for h in hashes]).astype(np.float32)
+
+
+def vector_kind(mode: str, rows: int, total_live: int, current: str | None = None) -> str:
+    """How a segment of `rows` passages is searched in an index of `total_live` passages.
+
+    auto turns approximate once the index outgrows exact search, and never back (no churn around
+    the threshold); an explicit mode is followed, except that small segments stay exact."""
+    if mode == "auto":
+        mode = "hnsw" if total_live > AUTO_ANN_FROM or (current not in (None, "flat")) else "flat"
+    if mode not in ("flat", "hnsw", "ivf-sq8"):
+        raise ValueError(f"unknown --vectors {mode!r}; use auto, flat, hnsw or ivf-sq8")
+    return "flat" if rows < ANN_MIN_ROWS else mode
+
+
+def _write_segment(index_dir: Path, seq: int, docs: list[Document], tokens: list[list[str]], sizes: dict[str, int],
+                   cache: EmbeddingCache, settings: Settings, report: BuildReport, progress: bool, total_live: int) -> dict:
+    texts = [p.indexed_text for d in docs for p in d.passages]
+    hashes = [text_hash(t) for t in texts]
+    vectors = _embed(cache, settings, texts, hashes, report, progress)
+    kind = vector_kind(settings.vectors, len(texts), total_live)
+    return segment.write(index_dir, seq, segment.SegmentInput(docs, sizes, tokens, vectors, hashes, kind))
+
+
+def _merge_plan(segments: list[dict], live_rows: dict[str, int]) -> list[dict]:
+    """Which segments to fold together: all small ones once there are MERGE_AT of them, plus any
+    that is mostly tombstones (its dead rows are dropped by the rewrite)."""
+    small = [s for s in segments if live_rows[s["name"]] < MERGE_BELOW]
+    dead = [s for s in segments if s["rows"] and 1 - live_rows[s["name"]] / s["rows"] >= MERGE_DEAD]
+    plan = {s["name"]: s for s in (small if len(small) >= MERGE_AT else [])}
+    plan.update({s["name"]: s for s in dead})
+    if len(plan) == 1 and not dead:
+        return []
+    return list(plan.values())
 
 
 def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
     t0 = time.perf_counter()
     report = BuildReport(index_dir=str(index_dir))
     entries, report.skipped = scan(settings.corpus_dir)
-    chunker = settings.chunking.chunker_id
-    model = embedder.canonical(settings.model)
-    model_key = embedder.fingerprint(model, settings.device)
+    settings = replace(settings, model=embedder.canonical(settings.model))  # moka-ai/m3e-small is the default, by name
+    model_key = embedder.fingerprint(settings.model, settings.device)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    prev = _previous(index_dir, settings, model_key, report)
+    prev_docs: dict[str, dict] = prev.manifest["documents"] if prev.manifest else {}
+    keepable = {d["doc_id"]: (src, d) for src, d in prev_docs.items() if d["segment"] in prev.healthy}
 
-    prev = layout.current(index_dir)
-    prev_manifest = prev.manifest() if prev else None
-    prev_docs: dict[str, dict] = prev_manifest["documents"] if prev_manifest else {}
-    reusable = bool(prev_manifest) and prev_manifest.get("chunker") == chunker and prev_manifest.get("format") == layout.FORMAT
-    if prev_manifest and prev_manifest.get("chunker") != chunker:
-        report.notes.append(f"chunker changed ({prev_manifest.get('chunker')} → {chunker}): re-reading every document")
-    if prev_manifest and (embedder.canonical(prev_manifest.get("model", "")) != model
-                          or prev_manifest.get("model_fingerprint") != model_key):
-        report.notes.append(f"model changed ({prev_manifest.get('model')} → {model}): re-embedding what the cache lacks")
-
-    # 1. decide per file: reuse, read, or skip as a duplicate
+    # 1. decide per file: keep where it is, read, or skip as a duplicate
     by_id: dict[str, FileEntry] = {}
     to_read: list[FileEntry] = []
-    reuse_ids: set[str] = set()
-    # a file already indexed keeps its place; a new copy of it is the duplicate
+    catalog: dict[str, dict] = {}
     entries.sort(key=lambda e: (prev_docs.get(e.source, {}).get("doc_id") != e.doc_id, e.source))
     for entry in entries:
         if entry.doc_id in by_id:
             report.duplicates.append((entry.source, by_id[entry.doc_id].source))
             continue
         by_id[entry.doc_id] = entry
-        old = prev_docs.get(entry.source)
-        if reusable and old and old["doc_id"] == entry.doc_id:
-            reuse_ids.add(entry.doc_id)
-        elif reusable and any(d["doc_id"] == entry.doc_id for d in prev_docs.values()):
-            reuse_ids.add(entry.doc_id)  # renamed or copied: same bytes, reuse under the new name
+        if entry.doc_id in keepable:  # same bytes already indexed (perhaps under another name): keep its rows
+            catalog[entry.source] = dict(keepable[entry.doc_id][1])
+            report.unchanged += 1
         else:
             to_read.append(entry)
+    entry_sources = {e.source for e in entries}
 
-    docs: list[Document] = []
-    tokens_by_doc: dict[str, list[list[str]]] = {}
-    if reuse_ids:
-        old_docs, old_tokens = read_documents(prev.store_path, reuse_ids)
-        for d in old_docs:
-            d.source = by_id[d.doc_id].source
-        docs.extend(old_docs)
-        tokens_by_doc.update(old_tokens)
-    report.unchanged = len(reuse_ids)
-
-    for entry in tqdm(to_read, desc="reading", unit="file", disable=not progress or not to_read):
-        try:
-            doc = read_document(entry, settings.chunking)
-        except LoadError as e:
-            report.skipped.append(Skipped(entry.source, str(e)))
-            continue
-        except Exception as e:  # a parser bug must not sink the whole build
-            report.skipped.append(Skipped(entry.source, f"{entry.path}: {type(e).__name__}: {e}"))
-            continue
-        docs.append(doc)
-        report.warnings += [f"{entry.source}: {w}" for w in doc.warnings]
-        tokens_by_doc[doc.doc_id] = [tokenize(p.indexed_text) for p in doc.passages]
-        old = prev_docs.get(entry.source)
-        (report.updated if old else report.added).append(entry.source)
-
-    live_sources = {d.source for d in docs}
-    report.removed = sorted(s for s in prev_docs if s not in live_sources and s not in {e.source for e in entries})
-    if not docs:
-        raise EmptyCorpus(
-            f"no readable documents in {settings.corpus_dir}"
-            + (f" ({len(report.skipped)} skipped: {report.skipped[0].reason})" if report.skipped else "")
-            + "; add .txt, .docx, .pdf, .html or .md files there"
-        )
-    docs.sort(key=lambda d: d.source)
-
-    # 2. vectors: cached ones reused, missing ones embedded in committed chunks
-    passages = [p for d in docs for p in d.passages]
-    texts = [p.indexed_text for p in passages]
-    hashes = [text_hash(t) for t in texts]
-    cache = EmbeddingCache(index_dir / "embeddings.sqlite", model_key)
+    cache = open_cache(index_dir, model_key, report.notes)
     try:
-        found = cache.get(hashes)
-        missing = list(dict.fromkeys(h for h in hashes if h not in found))
-        text_of = dict(zip(hashes, texts))
-        bar = tqdm(total=len(missing), desc="embedding", unit="passage", disable=not progress or not missing)
-        for i in range(0, len(missing), settings.embed_chunk):
-            chunk = missing[i : i + settings.embed_chunk]
-            vecs = embedder.encode(model, [text_of[h] for h in chunk], settings.batch_size, settings.device)
-            cache.put(chunk, vecs)
-            found.update(zip(chunk, vecs))
-            bar.update(len(chunk))
-        bar.close()
-        report.embedded = len(missing)
-        vectors = np.vstack([found[h] for h in hashes]).astype(np.float32)
-        same_skips = prev is not None and prev_manifest.get("skipped") == [[x.source, x.reason] for x in report.skipped]
-        if not report.changed and same_skips and prev_manifest.get("passages") == len(passages) and not report.duplicates:
-            report.documents, report.passages = len(docs), len(passages)
+        # 2. new and changed files → new segments, SEGMENT_ROWS passages at a time
+        seq = layout.next_seq(index_dir)
+        new_segments: list[dict] = []
+        batch: list[Document] = []
+        batch_tokens: list[list[str]] = []
+        sizes = {e.doc_id: e.size for e in by_id.values()}
+
+        def flush() -> None:
+            nonlocal seq, batch, batch_tokens
+            if not batch:
+                return
+            total = sum(d["passages"] for d in catalog.values()) + len(batch_tokens)
+            entry = _write_segment(index_dir, seq, batch, batch_tokens, sizes, cache, settings, report, progress, total)
+            seq += 1
+            new_segments.append(entry)
+            for num, d in enumerate(batch):
+                catalog[d.source] = _catalog_entry(d, entry["name"], num)
+            batch, batch_tokens = [], []
+
+        for entry, doc, tokens, problem in _read_all(to_read, settings, progress):
+            if doc is None:
+                report.skipped.append(Skipped(entry.source, problem))
+                continue
+            batch.append(doc)
+            batch_tokens.extend(tokens)
+            report.warnings += [f"{entry.source}: {w}" for w in doc.warnings]
+            (report.updated if entry.source in prev_docs else report.added).append(entry.source)
+            if len(batch_tokens) >= SEGMENT_ROWS:
+                flush()
+        flush()
+
+        report.removed = sorted(s for s in prev_docs if s not in catalog and s not in entry_sources)
+        if not catalog:
+            raise EmptyCorpus(
+                f"no readable documents in {settings.corpus_dir}"
+                + (f" ({len(report.skipped)} skipped: {report.skipped[0].reason})" if report.skipped else "")
+                + "; add .txt, .docx, .pdf, .html or .md files there"
+            )
+        report.documents = len(catalog)
+        report.passages = sum(d["passages"] for d in catalog.values())
+        same_skips = prev.manifest is not None and prev.manifest.get("skipped") == [[x.source, x.reason] for x in report.skipped]
+        renamed = prev.manifest is not None and set(catalog) != set(prev_docs)
+        kinds_differ = any(vector_kind(settings.vectors, e["rows"], report.passages, e.get("vectors", "flat"))
+                           != e.get("vectors", "flat") for e in prev.healthy.values())
+        if (not report.changed and not new_segments and same_skips and not renamed and not prev.damaged and not kinds_differ
+                and prev.manifest.get("duplicates") == [list(x) for x in report.duplicates]):
             report.seconds = time.perf_counter() - t0
-            return report  # nothing to write: the live generation already matches the folder
-        cache.prune(set(hashes))
+            return report  # nothing to write: the live commit already matches the folder
+
+        # 3. the segment list: kept segments that still hold a live document, the new ones, then a merge
+        used = {d["segment"] for d in catalog.values()}
+        segments = [e for e in (prev.manifest or {}).get("segments", []) if e["name"] in prev.healthy and e["name"] in used]
+        segments += new_segments
+        live_rows: dict[str, int] = {}
+        for d in catalog.values():
+            live_rows[d["segment"]] = live_rows.get(d["segment"], 0) + d["passages"]
+        plan = _merge_plan(segments, live_rows)
+        if plan:
+            merged = _merge(index_dir, seq, plan, catalog, settings, report, report.passages)
+            names = {s["name"] for s in plan}
+            segments = [s for s in segments if s["name"] not in names] + [merged]
+            seq += 1
+        # segments searched another way than the index's size (or --vectors) now asks: rewritten one by one
+        for entry in list(segments):
+            want = vector_kind(settings.vectors, live_rows.get(entry["name"], entry["rows"]), report.passages,
+                               entry.get("vectors", "flat"))
+            if want != entry.get("vectors", "flat") and entry["name"] in live_rows:
+                rewritten = _merge(index_dir, seq, [entry], catalog, settings, report, report.passages)
+                segments[segments.index(entry)] = rewritten
+                seq += 1
+        _maybe_prune(cache, index_dir, segments, report.passages)
     finally:
         cache.close()
 
-    # 3. write a complete new generation, then swap it in
-    import faiss
-
-    gen = layout.new_generation(index_dir)
-    tokens = [t for d in docs for t in tokens_by_doc[d.doc_id]]
-    sizes = {e.doc_id: e.size for e in by_id.values()}
-    write_store(gen.store_path, docs, sizes, tokens)
-    index = faiss.index_factory(vectors.shape[1], settings.index_type, faiss.METRIC_INNER_PRODUCT)
-    if not index.is_trained:
-        index.train(vectors)
-    index.add(vectors)
-    faiss.write_index(index, str(gen.vectors_path))
-    BM25.build(tokens).save(gen.bm25_path)
+    # 4. publish
     manifest = {
-        "format": layout.FORMAT,
-        "model": model,
+        "model": settings.model,
         "model_fingerprint": model_key,
-        "dimension": int(vectors.shape[1]),
-        "index_type": settings.index_type,
-        "chunker": chunker,
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "dimension": int(segments[0]["dimension"]) if segments else 0,
+        "index_type": ",".join(sorted({s.get("vectors", "flat") for s in segments})),
+        "chunker": settings.chunking.chunker_id,
+        "built_at": layout.timestamp(),
         "corpus_dir": str(Path(settings.corpus_dir).resolve()),
-        "passages": len(passages),
-        "documents": {
-            d.source: {"doc_id": d.doc_id, "passages": len(d.passages), "title": d.meta.title, "city": d.meta.city}
-            for d in docs
-        },
+        "passages": report.passages,
+        "segments": segments,
+        "documents": dict(sorted(catalog.items())),
         "duplicates": [list(x) for x in report.duplicates],
         "skipped": [[s.source, s.reason] for s in report.skipped],
     }
-    gen.manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-    layout.publish(index_dir, gen)
-    report.documents, report.passages = len(docs), len(passages)
+    layout.publish(index_dir, manifest, seq)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _catalog_entry(d: Document, seg_name: str, num: int) -> dict:
+    return {"doc_id": d.doc_id, "segment": seg_name, "doc_num": num, "passages": len(d.passages),
+            "title": d.meta.title, "city": d.meta.city}
+
+
+def _merge(index_dir: Path, seq: int, plan: list[dict], catalog: dict[str, dict], settings: Settings,
+           report: BuildReport, total_live: int) -> dict:
+    """Fold the planned segments' live documents into one new segment; catalogue entries follow them."""
+    names = {s["name"] for s in plan}
+    docs: list[Document] = []
+    tokens: list[list[str]] = []
+    vectors: list[np.ndarray] = []
+    hashes: list[str] = []
+    source_of: dict[tuple[str, int], str] = {(d["segment"], d["doc_num"]): src for src, d in catalog.items()
+                                             if d["segment"] in names}
+    for s in plan:
+        seg_dir = index_dir / s["name"]
+        keep = {num for (name, num) in source_of if name == s["name"]}
+        seg_docs, seg_tokens, seg_hashes = segment.read_docs(seg_dir, keep)
+        doc_of = np.load(seg_dir / "doc_of.npy")
+        rows = np.flatnonzero(np.isin(doc_of, np.fromiter(keep, dtype=np.int64, count=len(keep))))
+        vecs = np.load(seg_dir / "vectors.npy", mmap_mode="r")
+        vectors.append(np.asarray(vecs[rows], dtype=np.float32))
+        nums = sorted(keep)
+        for num, d in zip(nums, seg_docs):
+            d.source = source_of[(s["name"], num)]
+        docs += seg_docs
+        tokens += seg_tokens
+        hashes += seg_hashes
+    dim = plan[0]["dimension"]
+    matrix = np.vstack(vectors) if vectors else np.zeros((0, dim), np.float32)
+    sizes = {d.doc_id: 0 for d in docs}
+    kind = vector_kind(settings.vectors, len(hashes), total_live, plan[0].get("vectors", "flat"))
+    entry = segment.write(index_dir, seq, segment.SegmentInput(docs, sizes, tokens, matrix, hashes, kind))
+    for num, d in enumerate(docs):
+        catalog[d.source] = _catalog_entry(d, entry["name"], num)
+    if len(plan) > 1:
+        report.notes.append(f"merged {len(plan)} segments into {entry['name']} ({entry['rows']} passages)")
+    else:
+        report.notes.append(f"rewrote {plan[0]['name']} as {entry['name']} ({entry['rows']} passages, {kind} vectors)")
+    return entry
+
+
+def _maybe_prune(cache: EmbeddingCache, index_dir: Path, segments: list[dict], live: int) -> None:
+    """Forget cached vectors no segment uses once they outnumber the live passages by half."""
+    if cache.count() <= max(1000, live * 3 // 2):
+        return
+    keep: set[str] = set()
+    for s in segments:
+        con = segment.open_store(index_dir / s["name"] / "store.sqlite")
+        try:
+            keep.update(h for (h,) in con.execute("SELECT text_hash FROM passages"))
+        finally:
+            con.close()
+    cache.prune(keep)

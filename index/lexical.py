@@ -1,7 +1,7 @@
-"""Chinese BM25: jieba in search mode with a domain dictionary, scored by bm25s.
+"""Chinese BM25: jieba in search mode with a domain dictionary, scored over segment postings.
 
-The BM25 matrix is built once, at index time, and saved beside the vectors; a query only
-tokenizes the question and reads columns. Question words and filler (哪些, 什么, 情况, 有关)
+Each segment stores term-frequency postings written once at index time; a query tokenizes
+the question and reads the postings of its terms only. Question words and filler (哪些, 什么, 情况, 有关)
 are dropped so they cannot outweigh the terms that carry the question.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -61,43 +62,86 @@ def add_words(words: list[str]) -> None:
             tok.add_word(w, 1000)
 
 
+K1, B = 1.5, 0.75  # bm25s's defaults (method "lucene"), which the index used before segments
+
+
+@dataclass
+class Postings:
+    """One segment's term-major postings (raw term frequencies) and row lengths."""
+
+    vocab: dict[str, int]
+    ptr: np.ndarray
+    rows: np.ndarray
+    tf: np.ndarray
+    lengths: np.ndarray
+    offset: int  # the segment's first row in the index's row numbering
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.ptr.nbytes + self.rows.nbytes + self.tf.nbytes + self.lengths.nbytes)
+
+
 class BM25:
-    """bm25s over pre-tokenized passages."""
+    """BM25 (Lucene variant, as bm25s computes it) over all segments with corpus-wide statistics.
 
-    def __init__(self, retriever=None):
-        self._r = retriever
+    Document frequency, the number of documents and the average length are counted over the
+    live rows (not tombstoned) of every segment, so after any sequence of adds and removes the
+    scores are those a from-scratch build would give. Counting df touches only the postings of
+    the question's terms, which scoring reads anyway.
+    """
 
-    @classmethod
-    def build(cls, corpus_tokens: list[list[str]]) -> BM25:
-        import bm25s
+    def __init__(self, segments: list[Postings], live: np.ndarray, k1: float = K1, b: float = B):
+        self.segments = segments
+        self.live = live
+        self.total = int(len(live))
+        self.k1, self.b = k1, b
+        self.n = int(live.sum())
+        length_sum = sum(float(s.lengths[live[s.offset : s.offset + len(s.lengths)]].sum()) for s in segments)
+        self.avgdl = length_sum / self.n if self.n else 1.0
+        self._df: dict[str, int] = {}
 
-        r = bm25s.BM25()
-        r.index([t or ["\u3000"] for t in corpus_tokens], show_progress=False)
-        return cls(r)
+    def df(self, term: str) -> int | None:
+        """Live passages containing `term`; None when no segment knows it."""
+        if term in self._df:
+            return self._df[term]
+        found, df = False, 0
+        for s in self.segments:
+            col = s.vocab.get(term)
+            if col is None:
+                continue
+            found = True
+            rows = s.rows[s.ptr[col] : s.ptr[col + 1]]
+            df += int(self.live[rows + s.offset].sum())
+        out = df if found and df > 0 else None
+        self._df[term] = out
+        return out
 
-    def save(self, folder: Path) -> None:
-        self._r.save(str(folder), show_progress=False)
-
-    @classmethod
-    def load(cls, folder: Path) -> BM25:
-        import bm25s
-
-        return cls(bm25s.BM25.load(str(folder), show_progress=False, verbosity=0))
+    def _idf(self, df: int) -> float:
+        return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
 
     def idf(self, tokens: list[str]) -> dict[str, float]:
         """BM25 IDF of each token (unknown tokens get a small default): 科技 counts less than 特派员."""
-        n = max(1, self._r.scores["num_docs"])
-        indptr, vocab = self._r.scores["indptr"], self._r.vocab_dict
         out = {}
         for t in tokens:
-            col = vocab.get(t)
-            df = int(indptr[col + 1] - indptr[col]) if col is not None else None
-            out[t] = math.log(1 + (n - df + 0.5) / (df + 0.5)) if df is not None else 0.5
+            df = self.df(t)
+            out[t] = self._idf(df) if df is not None else 0.5
         return out
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
-        vocab = self._r.vocab_dict
-        known = [t for t in query_tokens if t in vocab]
-        if not known:
-            return np.zeros(self._r.scores["num_docs"], dtype=np.float32)
-        return np.asarray(self._r.get_scores(known), dtype=np.float32)
+        """A score per row of the index (tombstoned rows 0); a repeated token counts again, as in bm25s."""
+        out = np.zeros(self.total, dtype=np.float32)
+        for t in query_tokens:
+            df = self.df(t)
+            if df is None:
+                continue
+            idf = np.float32(self._idf(df))
+            for s in self.segments:
+                col = s.vocab.get(t)
+                if col is None:
+                    continue
+                a, z = s.ptr[col], s.ptr[col + 1]
+                rows, tf = s.rows[a:z], s.tf[a:z]
+                norm = self.k1 * ((1 - self.b) + self.b * s.lengths[rows] / self.avgdl)
+                out[rows + s.offset] += idf * tf / (norm + tf)
+        out[~self.live] = 0.0
+        return out

@@ -1,75 +1,44 @@
-"""Documents and passages in one SQLite file, plus the embedding cache.
+"""The embedding cache: (model fingerprint, passage text hash) → vector, in SQLite.
 
-Passage rows are numbered 0..N-1 in FAISS order, so a vector's row id is its passage id.
-The embedding cache lives outside the index generations: a build that is killed keeps every
-batch it finished, and the next build embeds only what is still missing.
+It lives outside the segments: a build that is killed keeps every batch it finished, and the
+next build embeds only what is still missing. A damaged cache is set aside and started afresh
+(vectors of passages already in segments are not lost: merges copy them from the segments).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import os
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
-
-from policyqa.corpus.types import DocMeta, Document, Passage
-
-SCHEMA = """
-CREATE TABLE documents (
-    doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, size INTEGER, meta TEXT NOT NULL, text TEXT NOT NULL
-);
-CREATE TABLE passages (
-    pid INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, ordinal INTEGER, start INTEGER, "end" INTEGER,
-    section TEXT NOT NULL, body TEXT NOT NULL, tokens TEXT NOT NULL, text_hash TEXT NOT NULL
-);
-CREATE INDEX passages_doc ON passages(doc_id);
-"""
 
 
 def text_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-def write_store(path: Path, docs: list[Document], sizes: dict[str, int], tokens: list[list[str]]) -> None:
-    """One transaction; `tokens` is aligned with the passages of `docs` in order."""
-    con = sqlite3.connect(path)
+def open_cache(index_dir: Path, model_key: str, notes: list[str]) -> EmbeddingCache:
+    """The embedding cache, or a fresh one when the file is not a usable SQLite database: the damaged
+    file is set aside (renamed, never deleted) and `notes` says so."""
+    path = Path(index_dir) / "embeddings.sqlite"
+    cache = None
     try:
-        con.executescript(SCHEMA)
-        con.executemany(
-            "INSERT INTO documents VALUES (?,?,?,?,?)",
-            [(d.doc_id, d.source, sizes.get(d.doc_id, 0), json.dumps(d.meta.to_dict(), ensure_ascii=False), d.text) for d in docs],
-        )
-        rows, pid = [], 0
-        for d in docs:
-            for p in d.passages:
-                rows.append((pid, d.doc_id, p.ordinal, p.start, p.end, json.dumps(p.section, ensure_ascii=False), p.body,
-                             " ".join(tokens[pid]), text_hash(p.indexed_text)))
-                pid += 1
-        con.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?)", rows)
-        con.commit()
-    finally:
-        con.close()
-
-
-def read_documents(path: Path, doc_ids: set[str] | None = None) -> tuple[list[Document], dict[str, list[list[str]]]]:
-    """Documents with their passages (and stored tokens), for reuse by the next build or for loading."""
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        docs: dict[str, Document] = {}
-        tokens: dict[str, list[list[str]]] = {}
-        for doc_id, source, _size, meta, text in con.execute("SELECT * FROM documents"):
-            if doc_ids is None or doc_id in doc_ids:
-                docs[doc_id] = Document(doc_id, source, text, DocMeta(**json.loads(meta)))
-                tokens[doc_id] = []
-        for _pid, doc_id, ordinal, start, end, section, body, toks, _h in con.execute("SELECT * FROM passages ORDER BY pid"):
-            if doc_id in docs:
-                docs[doc_id].passages.append(Passage(doc_id, ordinal, start, end, json.loads(section), body))
-                tokens[doc_id].append(toks.split(" ") if toks else [])
-        return list(docs.values()), tokens
-    finally:
-        con.close()
+        cache = EmbeddingCache(path, model_key)
+        cache.check()
+        return cache
+    except sqlite3.DatabaseError as e:
+        aside = path.with_name(f"embeddings.sqlite.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+        if cache is not None:
+            cache.close()
+        os.replace(path, aside)
+        for suffix in ("-wal", "-shm", "-journal"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        notes.append(f"embedding cache {path} was damaged ({e}); set aside as {aside.name} and rebuilt: "
+                     "passages not in the index are embedded again")
+        return EmbeddingCache(path, model_key)
 
 
 class EmbeddingCache:
@@ -79,8 +48,27 @@ class EmbeddingCache:
         self.path = path
         self.model_key = model_key
         self.con = sqlite3.connect(path, timeout=30)
-        self.con.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT, hash TEXT, vec BLOB, PRIMARY KEY (model, hash))")
-        self.con.commit()
+        try:
+            self.con.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT, hash TEXT, vec BLOB, PRIMARY KEY (model, hash))")
+            self.con.commit()
+        except sqlite3.DatabaseError:
+            self.con.close()
+            raise
+
+    def check(self, thorough: bool = False) -> None:
+        """Raise sqlite3.DatabaseError when the file is damaged: its header and schema always (cheap),
+        every page when `thorough` (`policyqa check`; too slow for every build of a big cache)."""
+        if thorough:
+            row = self.con.execute("PRAGMA quick_check").fetchone()
+            if not row or row[0] != "ok":
+                raise sqlite3.DatabaseError(f"integrity check: {row[0] if row else 'no answer'}")
+        self.con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        dim = self.con.execute("SELECT length(vec) FROM vectors LIMIT 1").fetchone()
+        if dim and dim[0] % 4:
+            raise sqlite3.DatabaseError("vectors of odd length")
+
+    def count(self) -> int:
+        return int(self.con.execute("SELECT count(*) FROM vectors").fetchone()[0])
 
     def get(self, hashes: list[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}

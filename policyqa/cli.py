@@ -1,4 +1,4 @@
-"""The `policyqa` command: build, ask, add, remove, status, eval, serve.
+"""The `policyqa` command: build, ask, add, remove, status, check, eval, serve.
 
 Every expected failure ends with one line on stderr naming the problem and the command that
 fixes it, and a non-zero exit code; tracebacks are for bugs only.
@@ -23,11 +23,30 @@ class CliError(Exception):
 
 def _settings(args) -> Settings:
     """The environment's settings, overridden by the flags given (the one place the environment is read)."""
+    settings = _read_settings(args)
+    from policyqa.index.backend import BACKENDS, require
+
+    if settings.backend not in BACKENDS:
+        raise CliError(f"unknown backend {settings.backend!r} (from $POLICYQA_BACKEND); use one of: {', '.join(BACKENDS)}")
+    if settings.backend == "milvus":  # fail before any work when the cluster extra is missing
+        require("pymilvus", "--backend milvus")
+        if "://" not in str(settings.milvus_uri):
+            require("milvus_lite", "--backend milvus with a local file")
+    if settings.ray_address is not None:
+        require("ray", "--ray")
+    return settings
+
+
+def _read_settings(args) -> Settings:
     return Settings.from_env(os.environ).with_(
         corpus_dir=Path(args.corpus) if getattr(args, "corpus", None) else None,
         index_dir=Path(args.index) if getattr(args, "index", None) else None,
         model=getattr(args, "model", None),
         reranker=getattr(args, "reranker", None),
+        backend=getattr(args, "backend", None),
+        milvus_uri=getattr(args, "milvus_uri", None),
+        ray_address=getattr(args, "ray", None),
+        vectors=getattr(args, "vectors", None),
     )
 
 
@@ -104,7 +123,27 @@ def cmd_ask(args) -> int:
 def cmd_status(args) -> int:
     from policyqa.index.status import status
 
-    print(status(_settings(args)))
+    settings = _settings(args)
+    if settings.backend == "milvus":
+        from policyqa.index.milvus_backend import open_backend
+
+        print("\n".join(open_backend(settings).current().describe()))
+        print(f"staging:    the embedded index in {settings.index_dir} (what the collection is synced from):")
+    print(status(settings))
+    return 0
+
+
+def cmd_check(args) -> int:
+    from policyqa.index.check import check
+
+    ok, bad = check(_settings(args).index_dir)
+    for line in ok:
+        print(f"ok: {line}")
+    for line in bad:
+        print(f"damaged: {line}", file=sys.stderr)
+    if bad:
+        return 1
+    print("index is intact")
     return 0
 
 
@@ -139,21 +178,34 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="policyqa", description="Search and question answering over Chinese policy documents")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def common(sp, corpus=True, model=True):
+    def common(sp, corpus=True, model=True, backend=True):
         sp.add_argument("--index", help="index folder (default: var/index or $POLICYQA_INDEX)")
         if corpus:
             sp.add_argument("--corpus", help="documents folder (default: documents or $POLICYQA_CORPUS)")
         if model:
             sp.add_argument("--model", help="sentence-transformers model name or path (default: m3e-small)")
+        if backend:
+            sp.add_argument("--backend", choices=("faiss", "milvus"),
+                            help="where passages are stored and searched: faiss, the embedded index (default), or milvus")
+            sp.add_argument("--milvus-uri", metavar="URI", help="a milvus-lite file (default var/milvus.db) or "
+                            "http://host:19530; credentials only from $POLICYQA_MILVUS_TOKEN or _USER/_PASSWORD")
 
     def reranker(sp):
         sp.add_argument("--reranker", metavar="NAME_OR_PATH",
                         help="cross-encoder (a local folder: none ships offline) that re-orders the top candidates "
                              "(default: $POLICYQA_RERANKER, else off)")
 
+    def vectors(sp):
+        sp.add_argument("--vectors", choices=["auto", "flat", "hnsw", "ivf-sq8"],
+                        help="vector search: flat (exact), hnsw or ivf-sq8 (approximate, FAISS), or auto (default: "
+                             "flat up to 20,000 passages, then hnsw); see README, Scale")
+
     b = sub.add_parser("build", help="build or update the index from the documents folder")
     common(b)
+    vectors(b)
     b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="embed new passages on a Ray cluster (ray://host:10001 or auto); without ADDRESS a local Ray")
     b.set_defaults(func=cmd_build)
 
     a = sub.add_parser("ask", help="ask a question")
@@ -171,12 +223,14 @@ def parser() -> argparse.ArgumentParser:
 
     ad = sub.add_parser("add", help="copy files or folders into the documents folder and index them")
     common(ad)
+    vectors(ad)
     ad.add_argument("paths", nargs="+")
     ad.add_argument("--quiet", action="store_true")
     ad.set_defaults(func=cmd_add)
 
     rm = sub.add_parser("remove", help="take documents out of the folder and the index")
     common(rm)
+    vectors(rm)
     rm.add_argument("sources", nargs="+", help="file names relative to the documents folder")
     rm.add_argument("--quiet", action="store_true")
     rm.set_defaults(func=cmd_remove)
@@ -184,6 +238,10 @@ def parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="what the index holds and what is not indexed yet")
     common(st, model=False)
     st.set_defaults(func=cmd_status)
+
+    ck = sub.add_parser("check", help="verify every file of the index against its checksum")
+    common(ck, corpus=False, model=False, backend=False)
+    ck.set_defaults(func=cmd_check)
 
     ev = sub.add_parser("eval", help="run the retrieval evaluation set")
     common(ev)
@@ -209,9 +267,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from policyqa.corpus.loaders import LoadError
     from policyqa.corpus.paths import shown
+    from policyqa.index.backend import ClusterExtraMissing
     from policyqa.index.builder import BuildLocked, EmptyCorpus
     from policyqa.index.embedder import ModelError
     from policyqa.index.layout import IndexMismatch, IndexMissing
+    from policyqa.index.milvus_store import MilvusMissing
     from policyqa.index.update import UpdateError
     from policyqa.qa.search import QuestionError
 
@@ -219,11 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # Milvus's gRPC client: errors arrive as exceptions, not log lines
     args = parser().parse_args(argv)
     try:
         return args.func(args)
     except (CliError, QuestionError, IndexMissing, IndexMismatch, EmptyCorpus, BuildLocked, ModelError, LoadError, UpdateError,
-            FileNotFoundError) as e:
+            FileNotFoundError, ClusterExtraMissing, MilvusMissing) as e:
         print(f"policyqa {args.command}: error: {shown(str(e))}", file=sys.stderr)  # one line, whatever the names hold
         return 2
     except KeyboardInterrupt:

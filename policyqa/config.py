@@ -11,12 +11,15 @@ Environment variables (all optional, read by the CLI):
   POLICYQA_RERANKER  cross-encoder name or local folder to re-order the top candidates (default: unset = off)
   POLICYQA_DEVICE    cpu | cuda (default: cuda when available, else cpu)
   POLICYQA_EMBED_CHUNK  passages embedded (and cached) per step of a build (default: 512)
+  POLICYQA_BACKEND   faiss | milvus: where passages are stored and searched (default: faiss, the embedded index)
+  POLICYQA_MILVUS_URI   milvus-lite file (./var/milvus.db) or server (http://host:19530) (default: var/milvus.db)
+  POLICYQA_MILVUS_TOKEN, POLICYQA_MILVUS_USER, POLICYQA_MILVUS_PASSWORD  Milvus credentials (never flags)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from policyqa.corpus.sections import ChunkParams
@@ -51,9 +54,17 @@ class Settings:
     device: str | None = None  # None: cuda when available, else cpu
     batch_size: int = 32
     embed_chunk: int = 512  # passages embedded and cached per step: a killed build loses at most this many
-    index_type: str = "Flat"  # a faiss.index_factory string; exact search is right at this size
+    index_type: str = "Flat"  # kept for older callers; the vector search kind is `vectors`
+    # auto | flat | hnsw | ivf-sq8: exact inner product, or an approximate FAISS index per segment
+    # (auto: flat until the index holds more than index.builder.AUTO_ANN_FROM passages, then hnsw)
+    vectors: str = "auto"
     chunking: ChunkParams = ChunkParams()
     retrieval: Retrieval = Retrieval()
+    backend: str = "faiss"  # faiss: the embedded index | milvus: a Milvus collection (index/milvus_backend.py)
+    milvus_uri: str = "var/milvus.db"  # a milvus-lite file, or http://host:19530 for a server or cluster
+    milvus_collection: str = "policyqa"
+    ray_address: str | None = None  # None: embed here; "local": a local Ray; else a Ray cluster's address
+    milvus_token: str | None = field(default=None, repr=False)  # token or user:password, from the environment only
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -67,6 +78,10 @@ class Settings:
             reranker=get("POLICYQA_RERANKER"),
             device=get("POLICYQA_DEVICE"),
             embed_chunk=int(chunk) if chunk else None,
+            backend=get("POLICYQA_BACKEND"),
+            milvus_uri=get("POLICYQA_MILVUS_URI"),
+            milvus_token=get("POLICYQA_MILVUS_TOKEN") or (
+                f"{get('POLICYQA_MILVUS_USER')}:{get('POLICYQA_MILVUS_PASSWORD') or ''}" if get("POLICYQA_MILVUS_USER") else None),
         )
 
     def with_(self, **changes) -> Settings:

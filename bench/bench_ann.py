@@ -1,0 +1,93 @@
+"""Recall@10 of the approximate vector indexes against exact search, on real embeddings.
+
+    .venv/bin/python bench/bench_ann.py [--questions 500] [--work var/bench-ann]
+
+Why: `--vectors auto` turns to HNSW past AUTO_ANN_FROM passages, and an approximate index is
+only worth having if it finds what exact search finds. Random vectors make ANN look worse than
+it is (they have no clusters), so this embeds the CMRC2018 contexts (CC-BY-SA, read from
+../shared/datasets/cmrc2018) and the seed documents with m3e-small, the real model, and asks
+CMRC2018's questions. Each kind is searched with the same parameters `policyqa ask` uses
+(index/loaded.py `_ann_search`), over all rows and with a filter that keeps a third of them.
+The first run embeds about 1,600 passages (minutes on a CPU); the embedding cache keeps them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.bench_scale import base_texts, questions  # noqa: E402
+from policyqa.config import Settings  # noqa: E402
+from policyqa.index import embedder, segment  # noqa: E402
+from policyqa.index.builder import build  # noqa: E402
+from policyqa.index.loaded import _ann_search, load  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--questions", type=int, default=500)
+    p.add_argument("--work", default=str(REPO / "var" / "bench-ann"))
+    p.add_argument("--docs", type=int, help="only the first N contexts (a quick run on a busy machine)")
+    a = p.parse_args()
+    work = Path(a.work)
+    corpus = work / "documents"
+    corpus.mkdir(parents=True, exist_ok=True)
+    bases = base_texts()[: a.docs] if a.docs else base_texts()
+    for i, (name, text) in enumerate(bases):
+        f = corpus / f"{i:05d}-{name}.txt"
+        if not f.exists():
+            f.write_text(text, encoding="utf-8")
+    settings = Settings().with_(corpus_dir=corpus, index_dir=work / "index", vectors="flat")
+    build(settings, progress=True)
+    idx = load(settings.index_dir)
+    vectors = np.vstack([np.asarray(s.vectors) for s in idx.segments])[idx.live]
+    contexts = {text for _, text in bases}
+    qs = questions(a.questions, contexts)
+    qv = embedder.encode(settings.model, qs, batch_size=32, device=settings.device)
+    print(f"{len(vectors):,} passages, {len(qs)} CMRC2018 questions, m3e-small embeddings, k = 10")
+    rng = np.random.default_rng(0)
+    third = rng.random(len(vectors)) < 1 / 3
+    print("\n| kind | recall@10, all rows | recall@10, filter keeping 1/3 | ms per query | index size |")
+    print("|---|---|---|---|---|")
+    for kind in ("flat", "hnsw", "ivf-sq8"):
+        if kind != "flat":
+            import faiss
+
+            ann = segment.ann_index(vectors, kind)
+            size = len(faiss.serialize_index(ann))
+        else:
+            ann, size = None, vectors.nbytes
+        seg = SimpleNamespace(kind=kind, ann=ann)
+        recalls = {None: [], "third": []}
+        spent = 0.0
+        for q in qv:
+            for mask in (None, third):
+                exact = vectors @ q
+                if mask is not None:
+                    exact = np.where(mask, exact, -np.inf)
+                truth = set(np.argsort(-exact)[:10].tolist())
+                t = time.perf_counter()
+                if ann is None:
+                    sc = vectors @ q if mask is None else np.where(mask, vectors @ q, -np.inf)
+                    got = set(np.argpartition(-sc, 9)[:10].tolist())
+                else:
+                    _, found = _ann_search(seg, q, 10, mask)
+                    got = set(found[found >= 0].tolist())
+                spent += time.perf_counter() - t
+                recalls["third" if mask is not None else None].append(len(truth & got) / 10)
+        ms = spent / len(qv) / 2 * 1000
+        print(f"| {kind} | {np.mean(recalls[None]):.3f} | {np.mean(recalls['third']):.3f} | {ms:.2f} | "
+              f"{size / 2**20:.1f} MiB |")
+
+
+if __name__ == "__main__":
+    main()

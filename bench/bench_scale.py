@@ -1,0 +1,327 @@
+"""What the index costs at corpus scale: build rate and memory, a fresh `ask`, serving memory,
+query latency, and adding or removing one document, at N passages.
+
+    .venv/bin/python bench/bench_scale.py                      # N = 5,000 (about a minute)
+    .venv/bin/python bench/bench_scale.py --n 100000           # the issue's first size (minutes)
+    .venv/bin/python bench/bench_scale.py --n 100000 --keep    # keep var/bench-scale/N for another look
+    .venv/bin/python bench/bench_scale.py --backend milvus      # the same steps served from a milvus-lite file
+
+Why: the people who use this keep 100,000–1,000,000 passages, and every cost must follow the
+change, not the corpus. The corpus is the CMRC2018 contexts (CC-BY-SA, read from
+../shared/datasets/cmrc2018, never copied into the repository) and the five seed documents,
+copied with a distinguishing first line each until N passages, so none is a duplicate.
+
+**The embedding model is replaced by a seeded random encoder** (a unit vector per text, drawn
+from a generator seeded by the text's hash): every figure is the index's own cost. The model's
+rate is bench_pipeline's job; loading m3e-small is timed apart here and added to the fresh-ask
+figure as "with model load". Every child process (build, ask, serve, CLI add/remove) installs
+the same encoder before it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script: import this checkout's packages
+    sys.path.insert(0, str(REPO))
+
+DIM = 512
+SEED = 20240601
+ENCODE_SECONDS = [0.0]
+CMRC = REPO.parent.parent / "shared" / "datasets" / "cmrc2018"
+if not CMRC.exists():
+    CMRC = Path("/work/shared/datasets/cmrc2018")
+
+TARGETS = {  # (100k, 1M) from issue 13
+    "build throughput, embedding excluded (passages/s)": (">= 1000", ">= 1000"),
+    "build peak RSS (MiB)": ("<= 2048", "<= 4096"),
+    "first answer, fresh `policyqa ask` (s)": ("<= 8", "<= 15"),
+    "serve RSS (MiB)": ("<= 1536", "<= 3072"),
+    "warm hybrid p50 / p95 (ms)": ("<= 40 / 120", "<= 100 / 300"),
+    "哪些城市 question p50 (ms)": ("<= 150", "<= 400"),
+    "add one document, warm process (s)": ("<= 0.5", "<= 1"),
+    "remove one document, warm process (s)": ("<= 0.5", "<= 1"),
+    "add one document, CLI (s)": ("<= 8", "<= 10"),
+    "remove one document, CLI (s)": ("<= 8", "<= 10"),
+}
+CITY_QUESTIONS = ["哪些城市设立了科技特派员工作站", "哪些城市选派了科技特派员", "哪些城市提出了高新技术企业数量目标",
+                  "哪些地方建设了星创天地", "哪几个城市开展了科技成果转化"]
+
+
+def random_encode(name, texts, batch_size=32, device=None, progress=False):
+    """A unit vector per text, the same for the same text in every process."""
+    t = time.perf_counter()
+    out = np.empty((len(texts), DIM), dtype=np.float32)
+    for i, text in enumerate(texts):
+        seed = int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little") ^ SEED
+        v = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+        out[i] = v / np.linalg.norm(v)
+    ENCODE_SECONDS[0] += time.perf_counter() - t
+    return out
+
+
+def install_random_encoder() -> None:
+    from policyqa.index import embedder
+
+    embedder.encode = random_encode
+    embedder.fingerprint = lambda name, device=None: f"random-{SEED}-{DIM}"
+    embedder.dimension = lambda name, device=None: DIM
+
+
+def rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# -- the corpus ---------------------------------------------------------------------------------
+
+def base_texts() -> list[tuple[str, str]]:
+    """(name, text) of every CMRC2018 context and seed document."""
+    out = []
+    for f in sorted(CMRC.glob("*.json")):
+        data = json.loads(f.read_text(encoding="utf-8"))
+        for art in data["data"]:
+            for para in art["paragraphs"]:
+                out.append((f"cmrc-{para.get('id', len(out))}", para["context"]))
+    for f in sorted((REPO / "documents").glob("*.txt")):
+        out.append((f.stem, f.read_text(encoding="utf-8")))
+    return out
+
+
+def write_corpus(folder: Path, n: int) -> int:
+    """Copies of the base texts, each with its own first line, until about n passages; returns files written."""
+    from policyqa.corpus.sections import ChunkParams, passages
+    from policyqa.corpus.types import Extracted
+
+    bases = base_texts()
+    params = ChunkParams()
+    sizes = [max(1, len(passages("x", Extracted(t), name, params))) for name, t in bases]
+    folder.mkdir(parents=True, exist_ok=True)
+    total, i = 0, 0
+    while total < n:
+        name, text = bases[i % len(bases)]
+        sub = folder / f"part{i // 5000:03d}"
+        sub.mkdir(exist_ok=True)
+        (sub / f"{i:07d}-{name}.txt").write_text(f"第{i}份汇编副本（编号{i:07d}）\n{text}", encoding="utf-8")
+        total += sizes[i % len(bases)]
+        i += 1
+    return i
+
+
+def questions(limit: int = 200, contexts: set[str] | None = None) -> list[str]:
+    """CMRC2018 questions spread over the set (only those asked on `contexts`, when given)."""
+    out = []
+    for f in sorted(CMRC.glob("*.json")):
+        for art in json.loads(f.read_text(encoding="utf-8"))["data"]:
+            for para in art["paragraphs"]:
+                if contexts is None or para["context"] in contexts:
+                    out += [q["question"] for q in para["qas"] if q["question"].strip()]
+    step = max(1, len(out) // limit)
+    return out[::step][:limit]
+
+
+# -- children: each a fresh process with the random encoder ---------------------------------------
+
+BACKEND: dict = {}  # backend=..., milvus_uri=... for every Settings a child makes (empty: the embedded index)
+
+
+def settings(**kw):
+    from policyqa.config import Settings
+
+    return Settings().with_(**kw, **BACKEND)
+
+
+def backend_flags() -> list[str]:
+    return ["--backend", BACKEND["backend"], "--milvus-uri", BACKEND["milvus_uri"]] if BACKEND else []
+
+
+def child(argv: list[str]) -> None:
+    install_random_encoder()
+    if argv[0] == "--backend":
+        BACKEND.update(backend=argv[1], milvus_uri=argv[2])
+        argv = argv[3:]
+    kind, rest = argv[0], argv[1:]
+    if kind == "build":
+        from policyqa.index.builder import build
+
+        corpus, index = map(Path, rest[:2])
+        t = time.perf_counter()
+        report = build(settings(corpus_dir=corpus, index_dir=index), progress=False)
+        seconds = time.perf_counter() - t
+        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime  # worker processes included
+        print(json.dumps({"seconds": seconds, "encode": ENCODE_SECONDS[0], "passages": report.passages,
+                          "documents": report.documents, "rss": rss_mib(), "cpu": cpu}))
+    elif kind == "cli":
+        from policyqa.cli import main
+
+        rc = main(rest + (backend_flags() if rest and rest[0] in ("ask", "add", "remove") else []))
+        sys.exit(rc)
+    elif kind == "serve":
+        from policyqa.qa.search import Searcher
+
+        index, n_questions = Path(rest[0]), int(rest[1])
+        t = time.perf_counter()
+        s = Searcher(settings(index_dir=index))
+        open_s = time.perf_counter() - t
+        qs = questions(n_questions)
+        s.ask(qs[0])
+        times, city = [], []
+        for q in qs:
+            t = time.perf_counter()
+            s.ask(q, top_k=5)
+            times.append((time.perf_counter() - t) * 1000)
+        for _ in range(3):
+            for q in CITY_QUESTIONS:
+                t = time.perf_counter()
+                s.ask(q, top_k=5)
+                city.append((time.perf_counter() - t) * 1000)
+        mem = s.index.memory() if hasattr(s.index, "memory") else {}
+        print(json.dumps({"open": open_s, "times": times, "city": city, "rss": current_rss_mib(), "peak": rss_mib(),
+                          "memory": mem}))
+    elif kind == "update":
+        from policyqa.index.update import add_files, remove_sources
+        from policyqa.qa.search import Searcher
+
+        corpus, index, new_file, victim = Path(rest[0]), Path(rest[1]), Path(rest[2]), rest[3]
+        sets = settings(corpus_dir=corpus, index_dir=index)
+        searcher = Searcher(sets)
+        searcher.ask("科技特派员")  # warm: tokenizer, index open
+        from policyqa.index.lexical import tokenize
+
+        tokenize("预热")
+        t = time.perf_counter()
+        add_files(sets, [new_file], progress=False)
+        add_s = time.perf_counter() - t
+        t = time.perf_counter()
+        searcher.ask("科技特派员")
+        reload_s = time.perf_counter() - t
+        t = time.perf_counter()
+        remove_sources(sets, [victim], progress=False)
+        remove_s = time.perf_counter() - t
+        print(json.dumps({"add": add_s, "remove": remove_s, "reload_ask": reload_s}))
+
+
+def run_child(*args: str, timeout: int = 7200) -> tuple[dict | None, float, float]:
+    """(the child's JSON line, wall seconds, peak RSS MiB of the child)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.perf_counter()
+    pre = ["--backend", BACKEND["backend"], BACKEND["milvus_uri"]] if BACKEND else []
+    out = subprocess.run([sys.executable, __file__, "--child", *pre, *args], capture_output=True, text=True, timeout=timeout)
+    wall = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if out.returncode != 0:
+        raise SystemExit(f"child {args[0]} failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    return (json.loads(lines[-1]) if lines else None), wall, max(peak, before) / 1024
+
+
+def model_load_seconds() -> float | None:
+    code = ("import time; t=time.perf_counter(); from policyqa.index import embedder; "
+            "embedder.load_model('m3e-small', 'cpu'); embedder.encode('m3e-small', ['预热'], device='cpu'); "
+            "print(time.perf_counter()-t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    try:
+        return float(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=5000, help="passages (default 5,000)")
+    p.add_argument("--work", default=str(REPO / "var" / "bench-scale"))
+    p.add_argument("--questions", type=int, default=100)
+    p.add_argument("--keep", action="store_true", help="keep the corpus and index afterwards")
+    p.add_argument("--no-model", action="store_true", help="skip timing the m3e-small load")
+    p.add_argument("--backend", choices=["faiss", "milvus"], default="faiss",
+                   help="faiss: the embedded index (default); milvus: also synced to a milvus-lite file and served from it")
+    p.add_argument("--child", nargs=argparse.REMAINDER)
+    a = p.parse_args()
+    if a.child:
+        return child(a.child)
+
+    work = Path(a.work) / (str(a.n) + ("" if a.backend == "faiss" else f"-{a.backend}"))
+    shutil.rmtree(work, ignore_errors=True)
+    if a.backend == "milvus":
+        BACKEND.update(backend="milvus", milvus_uri=str(work / "milvus.db"))
+        print("backend: milvus-lite (a pure-Python development twin of Milvus, not its C++ core: not a fast engine)")
+    corpus, index = work / "documents", work / "index"
+    print(f"bench_scale: N = {a.n:,} passages; ENCODER REPLACED BY A SEEDED RANDOM ONE (index costs only); "
+          f"{os.cpu_count()} CPU cores (shared with other work: timings are noisy)")
+    t = time.perf_counter()
+    files = write_corpus(corpus, a.n)
+    print(f"corpus: {files:,} files written in {time.perf_counter() - t:.1f}s under {corpus}")
+    new_doc = work / "新文件-测试县2023年科技工作要点.txt"
+    new_doc.write_text("测试县2023年科技工作要点\n一、建设量子通信实验室\n测试县将建设量子通信联合实验室，引进量子密钥分发设备12套。\n",
+                       encoding="utf-8")
+
+    b, b_wall, b_peak = run_child("build", str(corpus), str(index))
+    index_s = b["seconds"] - b["encode"]
+    print(f"build: {b['passages']:,} passages, {b['documents']:,} documents in {b['seconds']:.1f}s "
+          f"({b['encode']:.1f}s of it in the random encoder), peak RSS {b_peak:.0f} MiB"
+          + (f"; {b['cpu']:.0f} CPU-seconds in all processes ({b['passages'] / max(1e-9, b['cpu'] - b['encode']):,.0f} "
+             "passages per CPU-second, a figure other work on the machine moves less)" if "cpu" in b else ""))
+
+    _, ask_wall, ask_peak = run_child("cli", "ask", "荆州2022年新增了多少家高新技术企业", "--index", str(index))
+    model_s = None if a.no_model else model_load_seconds()
+    serve, _, _ = run_child("serve", str(index), str(a.questions))
+    victim = next(iter(sorted(p.relative_to(corpus).as_posix() for p in corpus.rglob("*.txt"))))
+    upd, _, _ = run_child("update", str(corpus), str(index), str(new_doc), victim)
+    second = next(p.relative_to(corpus).as_posix() for p in sorted(corpus.rglob("*.txt"))
+                  if p.relative_to(corpus).as_posix() != victim)
+    new_doc2 = work / "新文件二.txt"
+    new_doc2.write_text("第二份新文件\n一、建设星火科技示范园。\n", encoding="utf-8")
+    _, cli_add, _ = run_child("cli", "add", str(new_doc2), "--index", str(index), "--corpus", str(corpus), "--quiet")
+    _, cli_rm, _ = run_child("cli", "remove", second, "--index", str(index), "--corpus", str(corpus), "--quiet")
+
+    times, city = serve["times"], serve["city"]
+    pct = lambda xs, q: float(np.percentile(xs, q))  # noqa: E731
+    measured = {
+        "build throughput, embedding excluded (passages/s)": f"{b['passages'] / index_s:,.0f}",
+        "build peak RSS (MiB)": f"{b_peak:,.0f}",
+        "first answer, fresh `policyqa ask` (s)": f"{ask_wall:.1f} random encoder"
+        + (f"; {ask_wall + model_s:.1f} with m3e-small's load ({model_s:.1f}s)" if model_s else ""),
+        "serve RSS (MiB)": f"{serve['rss']:,.0f} (Searcher after {len(times) + len(city)} questions; Gradio not included)",
+        "warm hybrid p50 / p95 (ms)": f"{pct(times, 50):.0f} / {pct(times, 95):.0f}",
+        "哪些城市 question p50 (ms)": f"{statistics.median(city):.0f}",
+        "add one document, warm process (s)": f"{upd['add']:.2f} (next question reloads in {upd['reload_ask']:.2f})",
+        "remove one document, warm process (s)": f"{upd['remove']:.2f}",
+        "add one document, CLI (s)": f"{cli_add:.1f}",
+        "remove one document, CLI (s)": f"{cli_rm:.1f}",
+    }
+    col = 0 if a.n < 500_000 else 1
+    print(f"\n| step (N = {b['passages']:,} passages, {b['documents']:,} documents) | measured | target "
+          f"({'100k' if col == 0 else '1M'}) |")
+    print("|---|---|---|")
+    for k, v in measured.items():
+        print(f"| {k} | {v} | {TARGETS[k][col]} |")
+    mem = ", ".join(f"{k} {v / 2**20:.0f} MiB" for k, v in serve["memory"].items())
+    print(f"\nindex open in the server: {serve['open']:.2f}s; parts held: {mem}; peak RSS {serve['peak']:.0f} MiB")
+    print(f"fresh ask peak RSS {ask_peak:.0f} MiB; (build wall {b_wall:.1f}s includes interpreter start and imports)")
+    if not a.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""Segments: tombstones, corpus-wide BM25 statistics, crash safety of writes and merges, the old format.
+
+Run on the tiny seeded model (fast tier): these assert what is stored and returned, not ranking quality.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from policyqa.cli import main as cli
+from policyqa.index import builder, layout
+from policyqa.index.builder import build
+from policyqa.index.loaded import load
+from policyqa.index.update import remove_sources
+from policyqa.qa.search import Filters, Searcher
+from tests.conftest import SEEDS
+
+QUESTIONS = ["哪些城市设立了科技特派员工作站", "科技特派员", "高新技术企业", "星创天地", "科技创新", "专利", "测试汇编"]
+
+
+FLOWERS = ["紫罗兰", "蒲公英", "向日葵", "郁金香", "康乃馨", "山茶花", "白玉兰", "马蹄莲"]
+
+
+def variant(i: int) -> str:
+    """A seed document copied with a distinguishing first line (a word no seed uses), so no two
+    files are duplicates and a BM25 question finds exactly this one."""
+    seed = sorted(SEEDS.glob("*.txt"))[i % 5]
+    return f"第{i}号测试汇编（代号{FLOWERS[i]}）\n" + seed.read_text(encoding="utf-8")
+
+
+@pytest.fixture()
+def corpus(tmp_path, tiny_settings):
+    docs = tmp_path / "documents"
+    shutil.copytree(tiny_settings.corpus_dir, docs)
+    return tiny_settings.with_(corpus_dir=docs, index_dir=tmp_path / "index")
+
+
+def _live_key(idx, pid):
+    d = idx.doc(pid)
+    return d.source, idx.passages[pid].ordinal
+
+
+def test_add_writes_a_new_segment_and_leaves_the_others_untouched(corpus):
+    build(corpus, progress=False)
+    before = layout.current(corpus.index_dir).manifest()["segments"]
+    (corpus.corpus_dir / "v1.txt").write_text(variant(1), encoding="utf-8")
+    report = build(corpus, progress=False)
+    after = layout.current(corpus.index_dir).manifest()["segments"]
+    assert report.added == ["v1.txt"] and report.unchanged == 5
+    assert after[: len(before)] == before  # the old segment, byte for byte the same files
+    assert len(after) == len(before) + 1 and after[-1]["docs"] == 1
+
+
+@pytest.mark.parametrize(("mode", "vectors"), [("hybrid", "flat"), ("dense", "flat"), ("bm25", "flat"),
+                                               ("hybrid", "hnsw"), ("dense", "hnsw"), ("dense", "ivf-sq8")])
+def test_tombstoned_passages_are_never_returned(corpus, mode, vectors, monkeypatch):
+    monkeypatch.setattr(builder, "MERGE_AT", 100)  # keep the tombstones in place: no merge rewrites them
+    monkeypatch.setattr(builder, "ANN_MIN_ROWS", 1)  # every segment gets the approximate index asked for
+    corpus = corpus.with_(vectors=vectors)
+    build(corpus, progress=False)
+    for i in range(3):
+        (corpus.corpus_dir / f"v{i}.txt").write_text(variant(i), encoding="utf-8")
+        build(corpus, progress=False)
+    searcher = Searcher(corpus)
+    gone = [sorted(p.name for p in corpus.corpus_dir.glob("荆州*"))[0], "v1.txt"]
+    assert any(h.source in gone for q in QUESTIONS for h in searcher.ask(q, mode=mode, top_k=50).hits)
+    remove_sources(corpus, gone, progress=False)
+    idx = searcher.index
+    assert (~idx.live).sum() > 0  # the removed passages are still in their segments, as tombstones
+    assert {s.kind for s in idx.segments} == {vectors}
+    for q in QUESTIONS:
+        for f in (None, Filters(city="荆州"), Filters(year=2022)):
+            answer = searcher.ask(q, mode=mode, top_k=50, filters=f)
+            assert not [h.source for h in answer.hits if h.source in gone], (q, f)
+            assert "第1号测试汇编" not in "".join(h.text for h in answer.hits)
+
+
+def test_bm25_after_adds_removes_and_merges_equals_a_fresh_build(corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(builder, "MERGE_AT", 3)
+    build(corpus, progress=False)
+    folder = corpus.corpus_dir
+    steps = [("add", 0), ("add", 1), ("remove", "v0.txt"), ("add", 2), ("add", 3), ("replace", "v2.txt"),
+             ("remove", sorted(p.name for p in folder.glob("岳阳*"))[0]), ("add", 4)]
+    notes = []
+    for op, arg in steps:
+        if op == "add":
+            (folder / f"v{arg}.txt").write_text(variant(arg), encoding="utf-8")
+        elif op == "remove":
+            (folder / arg).unlink()
+        else:
+            (folder / arg).write_text(variant(7) + "\n新增一段：科技特派员工作站建设情况。", encoding="utf-8")
+        notes += build(corpus, progress=False).notes
+    assert any("merged" in n for n in notes)  # a merge ran somewhere in the sequence
+    fresh = corpus.with_(index_dir=tmp_path / "fresh")
+    build(fresh, progress=False)
+    a, b = load(corpus.index_dir), load(fresh.index_dir)
+    assert a.bm25.n == b.bm25.n and abs(a.bm25.avgdl - b.bm25.avgdl) < 1e-9
+    pos_b = {_live_key(b, int(p)): int(p) for p in np.flatnonzero(b.live)}
+    live_a = [int(p) for p in np.flatnonzero(a.live)]
+    assert sorted(_live_key(a, p) for p in live_a) == sorted(pos_b)
+    for q in QUESTIONS + ["工作 要点 科技 科技"]:
+        from policyqa.index.lexical import tokenize
+
+        tokens = tokenize(q)
+        ia, ib = a.bm25.idf(tokens), b.bm25.idf(tokens)
+        assert all(abs(ia[t] - ib[t]) < 1e-9 for t in tokens)
+        sa, sb = a.bm25_scores(tokens), b.bm25_scores(tokens)
+        diff = max(abs(float(sa[p]) - float(sb[pos_b[_live_key(a, p)]])) for p in live_a)
+        assert diff < 1e-5, q
+        assert not sa[~a.live].any()  # tombstoned rows score nothing
+
+
+KILLER = """
+import sys, time
+from pathlib import Path
+from policyqa.config import Settings
+from policyqa.index import builder, layout
+from policyqa.index.builder import build
+
+stage, corpus, index, model = sys.argv[1:5]
+builder.MERGE_AT = 2
+calls = []
+finish, publish = layout.finish_segment, layout.publish
+
+def slow_finish(tmp):
+    calls.append(tmp)
+    if stage == "segment" or (stage == "merge" and len(calls) == 2):
+        print("PAUSED", flush=True)
+        time.sleep(120)
+    return finish(tmp)
+
+def slow_publish(*a, **k):
+    if stage == "commit":
+        print("PAUSED", flush=True)
+        time.sleep(120)
+    return publish(*a, **k)
+
+layout.finish_segment, layout.publish = slow_finish, slow_publish
+build(Settings().with_(corpus_dir=Path(corpus), index_dir=Path(index), model=model, device="cpu"), progress=False)
+"""
+
+
+@pytest.mark.parametrize("stage", ["segment", "merge", "commit"])
+def test_kill_9_while_writing_a_segment_merging_or_committing(corpus, stage):
+    """SIGKILL with a segment half-published, a merge's output written, or the commit about to be
+    swapped: the last commit stays live and answers, and the next build finishes the job."""
+    build(corpus, progress=False)
+    (corpus.corpus_dir / "v1.txt").write_text(variant(1), encoding="utf-8")
+    build(corpus, progress=False)  # two segments now: the next add makes a third, and a merge (MERGE_AT 2)
+    before = layout.current(corpus.index_dir).path
+    (corpus.corpus_dir / "v2.txt").write_text(variant(2), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-c", KILLER, stage, str(corpus.corpus_dir), str(corpus.index_dir),
+                             corpus.model], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "PAUSED"
+        if stage != "commit":
+            assert list(corpus.index_dir.glob(".tmp-seg-*"))  # a segment written, not yet in place
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert layout.current(corpus.index_dir).path == before
+    answer = Searcher(corpus).ask("科技特派员", top_k=3)
+    assert answer.hits and not [h for h in answer.hits if h.source == "v2.txt"]
+    report = build(corpus, progress=False)
+    assert report.added == ["v2.txt"]
+    assert not list(corpus.index_dir.glob(".tmp-seg-*"))  # the killed writer's leftovers are gone
+    hits = Searcher(corpus).ask(FLOWERS[2], mode="bm25", top_k=5).hits
+    assert hits and hits[0].source == "v2.txt"
+
+
+def test_a_searcher_answers_while_builds_merge(corpus, monkeypatch):
+    monkeypatch.setattr(builder, "MERGE_AT", 2)
+    build(corpus, progress=False)
+    searcher = Searcher(corpus)
+    errors: list[BaseException] = []
+    answered = []
+    stop = threading.Event()
+
+    def ask_loop():
+        while not stop.is_set():
+            try:
+                answer = searcher.ask("科技特派员", top_k=5)
+                assert answer.hits
+                answered.append(len(answer.hits))
+            except BaseException as e:  # noqa: BLE001 - collected and re-raised in the test thread
+                errors.append(e)
+                return
+
+    t = threading.Thread(target=ask_loop)
+    t.start()
+    notes = []
+    try:
+        for i in range(4):
+            (corpus.corpus_dir / f"v{i}.txt").write_text(variant(i), encoding="utf-8")
+            notes += build(corpus, progress=False).notes
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        t.join()
+    assert not errors, errors[0]
+    assert any("merged" in n for n in notes) and len(answered) > 4
+    assert searcher.ask(FLOWERS[3], mode="bm25", top_k=1).hits[0].source == "v3.txt"
+
+
+def test_index_of_the_previous_format_is_refused_and_rebuilt(corpus, capsys):
+    build(corpus, progress=False)
+    index = corpus.index_dir
+    # the layout before segments: CURRENT names a generation folder holding the whole index
+    for p in index.iterdir():
+        if p.name.startswith(("seg-", "commit-")):
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    gen = index / "gen-20260101T000000-1-1"
+    (gen / "bm25").mkdir(parents=True)
+    (gen / "manifest.json").write_text(json.dumps({"format": 1, "model": corpus.model}), encoding="utf-8")
+    (index / "CURRENT").write_text(gen.name, encoding="utf-8")
+    with pytest.raises(layout.IndexMismatch, match=f"previous format.*policyqa build --index {index}"):
+        Searcher(corpus)
+    assert cli(["ask", "科技", "--index", str(index), "--model", corpus.model]) == 2
+    assert "policyqa build --index" in capsys.readouterr().err
+    report = build(corpus, progress=False)
+    assert any("previous format" in n for n in report.notes)
+    assert report.embedded == 0  # the embedding cache was kept and reused
+    assert not gen.exists() and Searcher(corpus).ask("科技特派员", top_k=1).hits
+
+
+def test_a_new_commit_opens_only_the_new_segments(corpus):
+    build(corpus, progress=False)
+    searcher = Searcher(corpus)
+    before = searcher.index
+    (corpus.corpus_dir / "v1.txt").write_text(variant(1), encoding="utf-8")
+    build(corpus, progress=False)
+    after = searcher.index  # reloaded on the next use
+    assert after is not before and len(after.segments) == len(before.segments) + 1
+    assert all(a is b for a, b in zip(after.segments, before.segments))  # the same open objects, not reopened
+    assert searcher.ask(FLOWERS[1], mode="bm25", top_k=1).hits[0].source == "v1.txt"
+
+
+def test_reading_in_worker_processes_gives_the_same_index(corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(builder, "PARALLEL_FROM", 10**9)
+    build(corpus, progress=False)
+    monkeypatch.setattr(builder, "PARALLEL_FROM", 1)
+    parallel = corpus.with_(index_dir=tmp_path / "parallel")
+    build(parallel, progress=False)
+    a, b = load(corpus.index_dir), load(parallel.index_dir)
+    assert [a.passages[i] for i in range(a.total)] == [b.passages[i] for i in range(b.total)]
+    tokens = ["科技", "特派员", "工作站"]
+    assert np.allclose(a.bm25_scores(tokens), b.bm25_scores(tokens))
