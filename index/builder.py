@@ -20,7 +20,7 @@ from policyqa.config import Settings
 from policyqa.corpus.loaders import LoadError
 from policyqa.corpus.reader import FileEntry, Skipped, read_document, scan
 from policyqa.corpus.types import Document
-from policyqa.index import embedder, layout
+from policyqa.index import embedder, encoders, layout
 from policyqa.index.lexical import BM25, tokenize
 from policyqa.index.store import EmbeddingCache, read_documents, text_hash, write_store
 
@@ -104,12 +104,20 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
 
     prev = layout.current(index_dir)
     prev_manifest = prev.manifest() if prev else None
+    device = embedder.resolve_device(settings.device)
+    # auto keeps the encoder an existing index was built with (nothing re-embedded after an upgrade)
+    if prev_manifest:
+        variant = encoders.for_index(settings.encoder, prev_manifest.get("encoder"), device)
+    else:
+        variant = encoders.resolve(settings.encoder, device)
     prev_docs: dict[str, dict] = prev_manifest["documents"] if prev_manifest else {}
     reusable = bool(prev_manifest) and prev_manifest.get("chunker") == chunker and prev_manifest.get("format") == layout.FORMAT
     if prev_manifest and prev_manifest.get("chunker") != chunker:
         report.notes.append(f"chunker changed ({prev_manifest.get('chunker')} → {chunker}): re-reading every document")
     if prev_manifest and (prev_manifest.get("model") != settings.model or prev_manifest.get("model_fingerprint") != model_key):
         report.notes.append(f"model changed ({prev_manifest.get('model')} → {settings.model}): re-embedding what the cache lacks")
+    if prev_manifest and prev_manifest.get("encoder", "fp32") != variant:
+        report.notes.append(f"encoder changed ({prev_manifest.get('encoder', 'fp32')} → {variant}): re-embedding what the cache lacks")
 
     # 1. decide per file: reuse, read, or skip as a duplicate
     by_id: dict[str, FileEntry] = {}
@@ -168,18 +176,19 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
     passages = [p for d in docs for p in d.passages]
     texts = [p.indexed_text for p in passages]
     hashes = [text_hash(t) for t in texts]
-    cache = EmbeddingCache(index_dir / "embeddings.sqlite", model_key)
+    cache = EmbeddingCache(index_dir / "embeddings.sqlite", encoders.cache_key(model_key, variant))
     try:
         found = cache.get(hashes)
         missing = list(dict.fromkeys(h for h in hashes if h not in found))
         text_of = dict(zip(hashes, texts))
-        bar = tqdm(total=len(missing), desc="embedding", unit="passage", disable=not progress or not missing)
+        encoder = encoders.load(settings.model, variant, settings.device, index_dir / "encoders") if missing else None
+        # the bar advances per batch: passages/s and the time left show from the first batch on
+        bar = tqdm(total=len(missing), desc=f"embedding ({variant})", unit="passage", disable=not progress or not missing)
         for i in range(0, len(missing), EMBED_CHUNK):
             chunk = missing[i : i + EMBED_CHUNK]
-            vecs = embedder.encode(settings.model, [text_of[h] for h in chunk], settings.batch_size, settings.device)
+            vecs = encoder.passages([text_of[h] for h in chunk], settings.batch_size, bar=bar)
             cache.put(chunk, vecs)
             found.update(zip(chunk, vecs))
-            bar.update(len(chunk))
         bar.close()
         report.embedded = len(missing)
         vectors = np.vstack([found[h] for h in hashes]).astype(np.float32)
@@ -209,6 +218,7 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
         "format": layout.FORMAT,
         "model": settings.model,
         "model_fingerprint": model_key,
+        "encoder": variant,
         "dimension": int(vectors.shape[1]),
         "index_type": settings.index_type,
         "chunker": chunker,

@@ -49,6 +49,9 @@ class Settings:
     # a sentence-transformers CrossEncoder (name or local folder); None = no reranking, nothing loaded
     reranker: str | None = field(default_factory=lambda: os.environ.get("POLICYQA_RERANKER") or None)
     device: str | None = field(default_factory=lambda: os.environ.get("POLICYQA_DEVICE") or None)
+    # auto | fp32 | bf16 | onnx | onnx-int8 (index/encoders.py; README "Encoders"): auto = bf16 where the
+    # CPU has AVX-512 BF16/AMX, fp16 on a GPU, else fp32
+    encoder: str = "auto"
     batch_size: int = 32
     index_type: str = "Flat"  # a faiss.index_factory string; exact search is right at this size
     chunking: ChunkParams = ChunkParams()
