@@ -65,7 +65,10 @@ def cpu_flags() -> frozenset[str]:
 def onnx_available() -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
+    try:
+        return importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
+    except (ImportError, ValueError):  # a broken install, or one hidden from this process
+        return False
 
 
 def usable(variant: str, device: str, flags: frozenset[str] | None = None) -> bool:
