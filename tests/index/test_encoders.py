@@ -45,6 +45,7 @@ def fp32_vectors():
     return encoders.load("m3e-small", "fp32", None).passages(_texts())
 
 
+@pytest.mark.slow  # the real model
 @pytest.mark.parametrize("variant", _variant_params())
 def test_every_variant_gives_unit_vectors_of_the_model_dimension(variant, fp32_vectors, tmp_path):
     enc = encoders.load("m3e-small", variant, None, tmp_path)
@@ -77,6 +78,7 @@ def test_auto_picks_bf16_only_where_the_cpu_has_the_instructions():
         encoders.resolve("fp16", "cpu")
 
 
+@pytest.mark.slow  # the real model
 def test_auto_without_the_instructions_encodes_exactly_as_fp32():
     variant = encoders.resolve("auto", "cpu", flags=NO_BF16)
     texts = _texts()[:3]
@@ -88,6 +90,7 @@ HIDE_ONNX = ("import sys; sys.modules['onnxruntime'] = None; sys.modules['onnx']
              "from policyqa.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
+@pytest.mark.slow  # the real model
 def test_onnx_without_onnxruntime_fails_in_one_line_naming_the_install(tmp_path):
     corpus = tmp_path / "documents"
     corpus.mkdir()
@@ -113,6 +116,7 @@ def two_docs(tmp_path) -> Settings:
 QUESTIONS = ["荆州2022年新增了多少家高新技术企业", "广水市科技创新工作的主要目标", "科技特派员"]
 
 
+@pytest.mark.slow  # the real model
 def test_an_index_built_with_bf16_answers_fp32_questions_alike(two_docs):
     build(two_docs.with_(encoder="bf16"), progress=False)
     assert layout.require_current(two_docs.index_dir).manifest()["encoder"] == "bf16"
@@ -124,6 +128,7 @@ def test_an_index_built_with_bf16_answers_fp32_questions_alike(two_docs):
         assert abs(a.hits[0].score - b.hits[0].score) < 1e-3
 
 
+@pytest.mark.slow  # the real model
 def test_auto_keeps_the_encoder_an_index_was_built_with_and_a_switch_re_embeds(two_docs):
     first = build(two_docs.with_(encoder="fp32"), progress=False)
     again = build(two_docs.with_(encoder="auto"), progress=False)
@@ -134,6 +139,7 @@ def test_auto_keeps_the_encoder_an_index_was_built_with_and_a_switch_re_embeds(t
     assert layout.require_current(two_docs.index_dir).manifest()["encoder"] == "bf16"
 
 
+@pytest.mark.slow  # the real model
 @pytest.mark.skipif(not encoders.onnx_available(), reason=ONNX_MISSING)
 def test_an_int8_index_is_refused_to_other_encoders_with_the_fix(two_docs):
     build(two_docs.with_(encoder="onnx-int8"), progress=False)
