@@ -78,25 +78,23 @@ def test_auto_picks_bf16_only_where_the_cpu_has_the_instructions():
         encoders.resolve("fp16", "cpu")
 
 
-@pytest.mark.slow  # the real model
-def test_auto_without_the_instructions_encodes_exactly_as_fp32():
+def test_auto_without_the_instructions_encodes_exactly_as_fp32(tiny_model):
     variant = encoders.resolve("auto", "cpu", flags=NO_BF16)
     texts = _texts()[:3]
-    assert np.array_equal(encoders.load("m3e-small", variant, None).passages(texts),
-                          encoders.load("m3e-small", "fp32", None).passages(texts))
+    assert np.array_equal(encoders.load(tiny_model, variant, "cpu").passages(texts),
+                          encoders.load(tiny_model, "fp32", "cpu").passages(texts))
 
 
 HIDE_ONNX = ("import sys; sys.modules['onnxruntime'] = None; sys.modules['onnx'] = None; "
              "from policyqa.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
-@pytest.mark.slow  # the real model
-def test_onnx_without_onnxruntime_fails_in_one_line_naming_the_install(tmp_path):
+def test_onnx_without_onnxruntime_fails_in_one_line_naming_the_install(tmp_path, tiny_model):
     corpus = tmp_path / "documents"
     corpus.mkdir()
     shutil.copy(seed_file("广水"), corpus)
     run = subprocess.run([sys.executable, "-c", HIDE_ONNX, "build", "--corpus", str(corpus), "--index", str(tmp_path / "index"),
-                          "--encoder", "onnx", "--quiet"], capture_output=True, text=True, timeout=600)
+                          "--encoder", "onnx", "--model", tiny_model, "--quiet"], capture_output=True, text=True, timeout=600)
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [
         "policyqa build: error: encoder onnx needs ONNX Runtime, which is not installed: " + encoders.ONNX_INSTALL
@@ -128,8 +126,8 @@ def test_an_index_built_with_bf16_answers_fp32_questions_alike(two_docs):
         assert abs(a.hits[0].score - b.hits[0].score) < 1e-3
 
 
-@pytest.mark.slow  # the real model
-def test_auto_keeps_the_encoder_an_index_was_built_with_and_a_switch_re_embeds(two_docs):
+def test_auto_keeps_the_encoder_an_index_was_built_with_and_a_switch_re_embeds(two_docs, tiny_model):
+    two_docs = two_docs.with_(model=tiny_model, device="cpu")
     first = build(two_docs.with_(encoder="fp32"), progress=False)
     again = build(two_docs.with_(encoder="auto"), progress=False)
     assert again.embedded == 0 and not again.changed
