@@ -73,10 +73,27 @@ def random_encode(name, texts, batch_size=32, device=None, progress=False):
     return out
 
 
+class RandomEncoder:
+    """Stands in for index.encoders.Encoder: passages and questions get random_encode's vectors."""
+
+    variant = "fp32"
+    dimension = DIM
+
+    def passages(self, texts, batch_size=32, bar=None):
+        out = random_encode("random", texts)
+        if bar is not None:
+            bar.update(len(texts))
+        return out
+
+    def questions(self, texts, bar=None):
+        return self.passages(texts, bar=bar)
+
+
 def install_random_encoder() -> None:
-    from policyqa.index import embedder
+    from policyqa.index import embedder, encoders
 
     embedder.encode = random_encode
+    encoders.load = lambda *a, **k: RandomEncoder()
     embedder.fingerprint = lambda name, device=None: f"random-{SEED}-{DIM}"
     embedder.dimension = lambda name, device=None: DIM
 

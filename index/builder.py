@@ -30,7 +30,7 @@ from policyqa.corpus.loaders import LoadError
 from policyqa.corpus.paths import shown
 from policyqa.corpus.reader import FileEntry, Skipped, read_document, scan
 from policyqa.corpus.types import Document
-from policyqa.index import embedder, layout, segment
+from policyqa.index import embedder, encoders, layout, segment
 from policyqa.index.lexical import tokenize
 from policyqa.index.store import EmbeddingCache, open_cache, text_hash
 
@@ -128,10 +128,13 @@ class _Previous:
     manifest: dict | None = None
     healthy: dict[str, dict] = field(default_factory=dict)  # segment name → commit entry
     damaged: list[str] = field(default_factory=list)
+    encoder: str = "fp32"  # the resolved variant this build embeds with (index/encoders.py)
 
 
 def _previous(index_dir: Path, settings: Settings, model_key: str, report: BuildReport) -> _Previous:
     prev = _Previous()
+    device = embedder.resolve_device(settings.device)
+    prev.encoder = encoders.resolve(settings.encoder, device)
     if layout.is_old_format(index_dir):
         report.notes.append("index of the previous format (one generation, before segments): rebuilding it as segments, "
                             "reusing the embedding cache")
@@ -146,12 +149,18 @@ def _previous(index_dir: Path, settings: Settings, model_key: str, report: Build
             f"; rebuild with: {layout.rebuild_hint(index_dir)}", ""))
         return prev
     prev.manifest = manifest
+    # auto keeps the encoder an existing index was built with (nothing re-embedded after an upgrade)
+    prev.encoder = encoders.for_index(settings.encoder, manifest.get("encoder"), device)
     chunker = settings.chunking.chunker_id
     if manifest.get("chunker") != chunker:
         report.notes.append(f"chunker changed ({manifest.get('chunker')} → {chunker}): re-reading every document")
         return prev
     if embedder.canonical(manifest.get("model", "")) != settings.model or manifest.get("model_fingerprint") != model_key:
         report.notes.append(f"model changed ({manifest.get('model')} → {settings.model}): re-embedding what the cache lacks")
+        return prev
+    if manifest.get("encoder", "fp32") != prev.encoder:
+        report.notes.append(f"encoder changed ({manifest.get('encoder', 'fp32')} → {prev.encoder}): "
+                            "re-embedding what the cache lacks")
         return prev
     for entry in manifest["segments"]:
         problem = segment.verify(index_dir / entry["name"], entry, full=False)
@@ -202,15 +211,21 @@ def _embed(cache: EmbeddingCache, settings: Settings, texts: list[str], hashes: 
         from policyqa.index.ray_embed import ray_encoder
 
         encode = ray_encoder(settings.ray_address)
-    else:
-        encode = embedder.encode
-    bar = tqdm(total=len(missing), desc="embedding", unit="passage", disable=not progress or not missing)
+    elif missing:  # settings.encoder is the resolved variant here (_build)
+        encoder = encoders.load(settings.model, settings.encoder, settings.device, Path(settings.index_dir) / "encoders")
+
+        def encode(model, texts, batch_size, device, bar=None):
+            return encoder.passages(texts, batch_size, bar=bar)
+    # the bar advances per batch: passages/s and the time left show from the first batch on
+    bar = tqdm(total=len(missing), desc=f"embedding ({settings.encoder})", unit="passage",
+               disable=not progress or not missing)
     for i in range(0, len(missing), settings.embed_chunk):
         chunk = missing[i : i + settings.embed_chunk]
-        vecs = encode(settings.model, [text_of[h] for h in chunk], settings.batch_size, settings.device)
+        done = bar.n
+        vecs = encode(settings.model, [text_of[h] for h in chunk], settings.batch_size, settings.device, bar=bar)
         cache.put(chunk, vecs)
         found.update(zip(chunk, vecs))
-        bar.update(len(chunk))
+        bar.update(len(chunk) - (bar.n - done))  # Ray reports nothing per batch; the local encoder does
     bar.close()
     report.embedded += len(missing)
     if not hashes:
@@ -259,6 +274,7 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
     model_key = embedder.fingerprint(settings.model, settings.device)
     index_dir.mkdir(parents=True, exist_ok=True)
     prev = _previous(index_dir, settings, model_key, report)
+    settings = replace(settings, encoder=prev.encoder)
     prev_docs: dict[str, dict] = prev.manifest["documents"] if prev.manifest else {}
     keepable = {d["doc_id"]: (src, d) for src, d in prev_docs.items() if d["segment"] in prev.healthy}
 
@@ -279,7 +295,7 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
             to_read.append(entry)
     entry_sources = {e.source for e in entries}
 
-    cache = open_cache(index_dir, model_key, report.notes)
+    cache = open_cache(index_dir, encoders.cache_key(model_key, prev.encoder), report.notes)
     try:
         # 2. new and changed files → new segments, SEGMENT_ROWS passages at a time
         seq = layout.next_seq(index_dir)
@@ -359,6 +375,7 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
     manifest = {
         "model": settings.model,
         "model_fingerprint": model_key,
+        "encoder": prev.encoder,
         "dimension": int(segments[0]["dimension"]) if segments else 0,
         "index_type": ",".join(sorted({s.get("vectors", "flat") for s in segments})),
         "chunker": settings.chunking.chunker_id,

@@ -93,6 +93,7 @@ class MilvusBackend:
         self.passages_name, self.catalog_name = milvus_store.names(settings)
         self.state = state
         self.manifest = {"model": state["model"], "model_fingerprint": state["model_fingerprint"],
+                         "encoder": state.get("encoder", "fp32"),
                          "chunker": state["chunker"], "dimension": state["dimension"], "passages": state["n"],
                          "built_at": state.get("built_at", ""), "index_type": "milvus FLAT"}
         self.model = state["model"]

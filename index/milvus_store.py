@@ -310,8 +310,9 @@ def sync(settings: Settings, progress: bool = True) -> SyncReport:
     _update_terms(client, catalog, dims, df_delta)
     if reweight and old_avgdl and report.rows_added < state["n"]:
         report.reweighted = _reweight(client, passages, old_avgdl, state["avgdl"], {r["pid"] for r in new_rows}, progress)
-    state.update(model=m["model"], model_fingerprint=m["model_fingerprint"], chunker=m["chunker"], dimension=m["dimension"],
-                 documents=len(target), passages=state["n"], generation=state["generation"] + 1, built_at=m["built_at"])
+    state.update(model=m["model"], model_fingerprint=m["model_fingerprint"], encoder=m.get("encoder", "fp32"),
+                 chunker=m["chunker"], dimension=m["dimension"], documents=len(target), passages=state["n"],
+                 generation=state["generation"] + 1, built_at=m["built_at"])
     client.upsert(catalog, [_crow(MANIFEST_KEY, "meta", text=json.dumps(state, ensure_ascii=False))])
     client.close()
     report.seconds = time.perf_counter() - t0

@@ -73,4 +73,5 @@ def encode(model: str, texts: list[str], batch_size: int = 32, device: str | Non
 
 def ray_encoder(address: str) -> Callable[..., np.ndarray]:
     """An encode(model, texts, batch_size, device) that runs on Ray at `address`."""
-    return lambda model, texts, batch_size=32, device=None, progress=False: encode(model, texts, batch_size, device, address)
+    # Ray's actors run the model in fp32 (index/embedder.py): vectors any exact encoder may search
+    return lambda model, texts, batch_size=32, device=None, bar=None: encode(model, texts, batch_size, device, address)

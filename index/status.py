@@ -55,7 +55,8 @@ def status(settings: Settings) -> str:
         f"index:      {settings.index_dir} ({commit.path.name})",
         f"documents:  {len(m['documents'])}",
         f"passages:   {m['passages']}",
-        f"model:      {m['model']} (weights {m['model_fingerprint']}, {m['dimension']}-d, {m['index_type']})",
+        f"model:      {m['model']} (weights {m['model_fingerprint']}, {m['dimension']}-d, {m['index_type']}, "
+        f"encoder {m.get('encoder', 'fp32')})",
         f"chunker:    {m['chunker']}" + ("" if m["chunker"] == settings.chunking.chunker_id else
                                          f" (this version uses {settings.chunking.chunker_id}: run policyqa build)"),
         f"built:      {m['built_at']}",

@@ -42,6 +42,7 @@ def _read_settings(args) -> Settings:
         corpus_dir=Path(args.corpus) if getattr(args, "corpus", None) else None,
         index_dir=Path(args.index) if getattr(args, "index", None) else None,
         model=getattr(args, "model", None),
+        encoder=getattr(args, "encoder", None),
         reranker=getattr(args, "reranker", None),
         backend=getattr(args, "backend", None),
         milvus_uri=getattr(args, "milvus_uri", None),
@@ -184,6 +185,9 @@ def parser() -> argparse.ArgumentParser:
             sp.add_argument("--corpus", help="documents folder (default: documents or $POLICYQA_CORPUS)")
         if model:
             sp.add_argument("--model", help="sentence-transformers model name or path (default: m3e-small)")
+            sp.add_argument("--encoder", choices=["auto", "fp32", "bf16", "onnx", "onnx-int8"],
+                            help="how the model runs (default auto: bf16 on a CPU with AVX-512 BF16/AMX, fp16 on a GPU, "
+                                 "else fp32; onnx variants need onnxruntime); see README, Encoders")
         if backend:
             sp.add_argument("--backend", choices=("faiss", "milvus"),
                             help="where passages are stored and searched: faiss, the embedded index (default), or milvus")

@@ -11,6 +11,7 @@ Environment variables (all optional, read by the CLI):
   POLICYQA_RERANKER  cross-encoder name or local folder to re-order the top candidates (default: unset = off)
   POLICYQA_DEVICE    cpu | cuda (default: cuda when available, else cpu)
   POLICYQA_EMBED_CHUNK  passages embedded (and cached) per step of a build (default: 512)
+  POLICYQA_ENCODER   auto | fp32 | bf16 | onnx | onnx-int8 (default: auto; README "Encoders")
   POLICYQA_BACKEND   faiss | milvus: where passages are stored and searched (default: faiss, the embedded index)
   POLICYQA_MILVUS_URI   milvus-lite file (./var/milvus.db) or server (http://host:19530) (default: var/milvus.db)
   POLICYQA_MILVUS_TOKEN, POLICYQA_MILVUS_USER, POLICYQA_MILVUS_PASSWORD  Milvus credentials (never flags)
@@ -52,6 +53,9 @@ class Settings:
     # a sentence-transformers CrossEncoder (name or local folder); None = no reranking, nothing loaded
     reranker: str | None = None
     device: str | None = None  # None: cuda when available, else cpu
+    # auto | fp32 | bf16 | onnx | onnx-int8 (index/encoders.py; README "Encoders"): auto = bf16 where the
+    # CPU has AVX-512 BF16/AMX, fp16 on a GPU, else fp32
+    encoder: str = "auto"
     batch_size: int = 32
     embed_chunk: int = 512  # passages embedded and cached per step: a killed build loses at most this many
     index_type: str = "Flat"  # kept for older callers; the vector search kind is `vectors`
@@ -77,6 +81,7 @@ class Settings:
             model=get("POLICYQA_MODEL"),
             reranker=get("POLICYQA_RERANKER"),
             device=get("POLICYQA_DEVICE"),
+            encoder=get("POLICYQA_ENCODER"),
             embed_chunk=int(chunk) if chunk else None,
             backend=get("POLICYQA_BACKEND"),
             milvus_uri=get("POLICYQA_MILVUS_URI"),

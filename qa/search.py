@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from policyqa.config import MAX_QUESTION_CHARS, Settings
-from policyqa.index import embedder
+from policyqa.index import embedder, encoders
 from policyqa.index.backend import Backend, EmbeddedBackend, Scope
 from policyqa.index.loaded import LoadedIndex, check_compatible, is_stale, load, rebuild_command
 from policyqa.qa.answer import answer_span, asked_pattern, best_sentence
@@ -64,14 +64,21 @@ class Searcher:
             self._index = self._load()
             self._backend = EmbeddedBackend(self._index)
         # a repeated question (the UI's re-ask, an evaluation's second mode) is not re-encoded
-        self._qvecs: dict[tuple[str, str], np.ndarray] = {}
+        self._qvecs: dict[tuple[str, str, str], np.ndarray] = {}  # (model, encoder, question)
         self._qlock = threading.Lock()
 
-    def _encode(self, model: str, question: str) -> np.ndarray:
-        key = (model, question)
+    def _encoder(self, idx: Backend | LoadedIndex) -> encoders.Encoder:
+        """Questions are encoded as the index's passages were, unless --encoder names another that agrees with it."""
+        device = embedder.resolve_device(self.settings.device)
+        variant = encoders.for_index(self.settings.encoder, idx.manifest.get("encoder"), device)
+        return encoders.load(idx.model, variant, self.settings.device, self.index_dir / "encoders")
+
+    def _encode(self, idx: Backend | LoadedIndex, question: str) -> np.ndarray:
+        enc = self._encoder(idx)
+        key = (idx.model, enc.variant, question)
         vec = self._qvecs.get(key)
         if vec is None:
-            vec = embedder.encode(model, [question], device=self.settings.device)
+            vec = enc.questions([question])
             with self._qlock:
                 while len(self._qvecs) >= QUESTION_CACHE:
                     self._qvecs.pop(next(iter(self._qvecs)))
@@ -86,11 +93,15 @@ class Searcher:
         must not depend on whether it arrived in a batch.
         """
         model = self.index.model
+        enc = self._encoder(self.index)
         todo = list(dict.fromkeys(q.strip()[:MAX_QUESTION_CHARS] for q in questions if q.strip()))
-        todo = [q for q in todo if (model, q) not in self._qvecs]
-        vecs = embedder.encode(model, todo, batch_size=1, device=self.settings.device, progress=progress)
+        todo = [q for q in todo if (model, enc.variant, q) not in self._qvecs]
+        from tqdm import tqdm
+
+        with tqdm(total=len(todo), desc=f"questions ({enc.variant})", unit="q", disable=not progress or not todo) as bar:
+            vecs = enc.questions(todo, bar=bar)
         with self._qlock:
-            self._qvecs.update({(model, q): v.reshape(1, -1) for q, v in zip(todo, vecs)})
+            self._qvecs.update({(model, enc.variant, q): v.reshape(1, -1) for q, v in zip(todo, vecs)})
 
     def _load(self, reuse: LoadedIndex | None = None) -> LoadedIndex:
         idx = load(self.index_dir, reuse=reuse)  # segments already open are reused, not reopened
@@ -101,6 +112,16 @@ class Searcher:
             raise IndexMismatch(
                 f"the weights of model {idx.model!r} differ from those the index in {self.index_dir} was built with; "
                 f"re-embed with: {rebuild_command(idx.manifest, self.index_dir, self.settings.corpus_dir)}"
+            )
+        built_with = idx.manifest.get("encoder", "fp32")
+        device = embedder.resolve_device(self.settings.device)
+        asked_with = encoders.for_index(self.settings.encoder, built_with, device)
+        if not encoders.compatible(built_with, asked_with):
+            from policyqa.index.layout import IndexMismatch
+
+            raise IndexMismatch(
+                f"the index in {self.index_dir} was embedded with encoder {built_with}, whose vectors differ from {asked_with}'s; "
+                f"ask with --encoder {built_with}, or re-embed with: policyqa build --index {self.index_dir} --encoder {asked_with}"
             )
         return idx
 
@@ -162,7 +183,7 @@ class Searcher:
         notes += more
         r = self.settings.retrieval
         depth = max(r.candidates, AGGREGATE_DEPTH if q.aggregate else 0, top_k * 4)
-        qvec = self._encode(idx.model, question) if mode != "bm25" else None
+        qvec = self._encode(idx, question) if mode != "bm25" else None
         dense = idx.dense(qvec, depth, scope) if qvec is not None else (np.zeros(0), np.zeros(0, np.int64))
         bm = idx.lexical(q.tokens, depth, scope) if mode != "dense" else None
         fused = fuse(dense, (bm.scores, bm.ids) if bm else (np.zeros(0), np.zeros(0, np.int64)), mode, r)

