@@ -8,12 +8,13 @@ Every failure is a `LoadError` whose message names the file and what to do about
 from __future__ import annotations
 
 import re
-import zipfile
 from pathlib import Path
 
-from policyqa.corpus.types import Extracted, Heading
+from policyqa.corpus.tables import row_lines
+from policyqa.corpus.textbuild import TextBuilder
+from policyqa.corpus.types import Extracted, Heading, LoadOptions
 
-SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".docx", ".pdf")
+SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".docx", ".doc", ".wps", ".pdf", ".ofd")
 _BOOKMARK = re.compile(r"\[bookmark: [^\]]*\]")
 _BLOCK_TAGS = ("p", "div", "li", "td", "th", "tr", "br", "section", "article", "blockquote", "pre")
 _HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
@@ -25,7 +26,8 @@ class LoadError(Exception):
     """A file that cannot be turned into text; the build reports it and goes on."""
 
 
-def load(path: Path) -> Extracted:
+def load(path: Path, options: LoadOptions = LoadOptions()) -> Extracted:
+    """The text of one file; pages, OCRed stretches and table rows recorded where the format has them."""
     suffix = path.suffix.lower()
     try:
         if suffix in (".txt",):
@@ -35,16 +37,29 @@ def load(path: Path) -> Extracted:
         elif suffix in (".html", ".htm"):
             ex = _html(decode_text(path.read_bytes(), path))
         elif suffix == ".docx":
-            ex = _docx(path)
+            from policyqa.corpus.office import docx
+
+            ex = docx(path, options)
+        elif suffix in (".doc", ".wps"):
+            from policyqa.corpus.office import legacy_word
+
+            ex = legacy_word(path, options)
         elif suffix == ".pdf":
-            ex = _pdf(path)
+            from policyqa.corpus.pdf import pdf
+
+            ex = pdf(path, options)
+        elif suffix == ".ofd":
+            from policyqa.corpus.ofd import ofd
+
+            ex = ofd(path, options)
         else:
             raise LoadError(f"{path}: unsupported file type {suffix or '(none)'}; use one of {', '.join(SUPPORTED)}")
     except LoadError:
         raise
     except Exception as e:  # corrupt archives, broken PDFs, ...: one clear line, never a traceback
         raise LoadError(f"{path}: cannot read {suffix} file ({type(e).__name__}: {e}); re-save or remove it") from e
-    ex.text = normalize(ex.text)
+    if not ex.regions and not ex.rows:  # blocks recorded by offset were normalised as they were added
+        ex.text = normalize(ex.text)
     if not ex.text.strip():
         raise LoadError(f"{path}: no text found (empty, or a scanned PDF without a text layer); add a text version")
     return ex
@@ -101,10 +116,16 @@ def _html(markup: str) -> Extracted:
         if not tag.decomposed and tag.name not in ("body", "html", "main", "article"):
             tag.decompose()
     root = soup.find("main") or soup.find("article") or _densest(soup) or soup.body or soup
-    lines: list[str] = []
-    headings: list[Heading] = []
-    pos = 0
-    for el in root.find_all(list(_HEADING_TAGS) + ["p", "li", "td", "pre", "blockquote", "div"]):
+    b = TextBuilder()
+    data_tables = [t for t in root.find_all("table") if _is_data_table(t)] if root.name != "table" else []
+    for el in root.find_all(list(_HEADING_TAGS) + ["p", "li", "td", "pre", "blockquote", "div", "table"]):
+        if el.name == "table":
+            if el in data_tables and not any(t in data_tables for t in el.find_parents("table")):
+                for line in row_lines(_html_rows(el)):
+                    b.add(line, row=True)
+            continue
+        if any(t in data_tables for t in el.find_parents("table")):
+            continue  # read with its table
         if el.name == "div" and el.find(list(_HEADING_TAGS) + ["p", "li", "td", "div"]):
             continue  # only leaf divs carry their own text
         if el.find_parent(["p", "li", "td", "pre", "blockquote"] + list(_HEADING_TAGS)) is not None:
@@ -113,12 +134,35 @@ def _html(markup: str) -> Extracted:
         if not line:
             continue
         if el.name in _HEADING_TAGS:
-            headings.append(Heading(pos, pos + len(line), int(el.name[1]), line))
+            b.add(line, heading=int(el.name[1]))
             if el.name == "h1":
                 title = line
-        lines.append(line)
-        pos += len(line) + 1
-    return Extracted(text="\n".join(lines), title=title, headings=headings)
+        else:
+            b.add(line)
+    return b.extracted(title)
+
+
+def _is_data_table(table) -> bool:
+    """A grid of short cells (a 资金分配表), not a page-layout table holding the article."""
+    if table.find("table") is not None:
+        return False
+    rows = table.find_all("tr")
+    cells = [c for r in rows for c in r.find_all(["td", "th"], recursive=False)]
+    if len(rows) < 2 or max((len(r.find_all(["td", "th"], recursive=False)) for r in rows), default=0) < 2:
+        return False
+    return not any(len(c.get_text(strip=True)) > 200 for c in cells)
+
+
+def _html_rows(table) -> list[list[str]]:
+    """Cell texts row by row; a colspan repeats the cell so columns stay under their headers."""
+    rows = []
+    for tr in table.find_all("tr"):
+        row = []
+        for cell in tr.find_all(["td", "th"], recursive=False):
+            span = str(cell.get("colspan") or "1")
+            row += [cell.get_text(" ", strip=True)] * (int(span) if span.isdigit() and 0 < int(span) < 50 else 1)
+        rows.append(row)
+    return rows
 
 
 def _densest(soup):
@@ -129,51 +173,3 @@ def _densest(soup):
         if n > best_len:
             best, best_len = el, n
     return best
-
-
-def _docx(path: Path) -> Extracted:
-    import docx  # python-docx
-
-    if not zipfile.is_zipfile(path):
-        raise LoadError(f"{path}: not a valid .docx (not a zip archive); re-save it from Word or WPS")
-    document = docx.Document(str(path))
-    lines: list[str] = []
-    headings: list[Heading] = []
-    title = None
-    pos = 0
-    for para in document.paragraphs:
-        line = para.text.strip()
-        if not line:
-            continue
-        style = (para.style.name if para.style is not None else "") or ""
-        m = re.match(r"(?:Heading|标题)\s*(\d)", style)
-        if style in ("Title", "标题"):
-            title = title or line
-            headings.append(Heading(pos, pos + len(line), 0, line))
-        elif m:
-            headings.append(Heading(pos, pos + len(line), int(m.group(1)), line))
-        lines.append(line)
-        pos += len(line) + 1
-    for table in document.tables:
-        for row in table.rows:
-            cells = [c.text.strip() for c in row.cells if c.text.strip()]
-            if cells:
-                line = " | ".join(dict.fromkeys(cells))
-                lines.append(line)
-                pos += len(line) + 1
-    if title is None and document.core_properties.title:
-        title = document.core_properties.title
-    return Extracted(text="\n".join(lines), title=title, headings=headings)
-
-
-def _pdf(path: Path) -> Extracted:
-    from pypdf import PdfReader
-
-    reader = PdfReader(str(path))
-    if reader.is_encrypted:
-        raise LoadError(f"{path}: PDF is encrypted; save an unencrypted copy")
-    pages = [(page.extract_text() or "").strip() for page in reader.pages]
-    title = None
-    if reader.metadata and reader.metadata.title:
-        title = str(reader.metadata.title).strip() or None
-    return Extracted(text="\n".join(p for p in pages if p), title=title)

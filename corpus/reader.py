@@ -13,7 +13,7 @@ from pathlib import Path
 from policyqa.corpus.loaders import SUPPORTED, LoadError, load
 from policyqa.corpus.metadata import extract
 from policyqa.corpus.sections import ChunkParams, passages
-from policyqa.corpus.types import Document
+from policyqa.corpus.types import Document, LoadOptions
 
 
 @dataclass
@@ -53,9 +53,9 @@ def scan(corpus_dir: Path) -> tuple[list[FileEntry], list[Skipped]]:
     return entries, skipped
 
 
-def read_document(entry: FileEntry, params: ChunkParams) -> Document:
+def read_document(entry: FileEntry, params: ChunkParams, options: LoadOptions = LoadOptions()) -> Document:
     """Load, describe and chunk one file; raises LoadError with a one-line reason."""
-    ex = load(entry.path)
+    ex = load(entry.path, options)
     meta = extract(ex, entry.source)
     doc = Document(doc_id=entry.doc_id, source=entry.source, text=ex.text, meta=meta)
     doc.passages = passages(doc.doc_id, ex, meta.title, params)
@@ -64,7 +64,8 @@ def read_document(entry: FileEntry, params: ChunkParams) -> Document:
     return doc
 
 
-def read_corpus(corpus_dir: Path, params: ChunkParams = ChunkParams()) -> tuple[list[Document], list[Skipped]]:
+def read_corpus(corpus_dir: Path, params: ChunkParams = ChunkParams(),
+                options: LoadOptions = LoadOptions()) -> tuple[list[Document], list[Skipped]]:
     """All documents of a folder, for tests and tools that want no index (the builder reads lazily)."""
     entries, skipped = scan(corpus_dir)
     docs, seen = [], set()
@@ -73,7 +74,7 @@ def read_corpus(corpus_dir: Path, params: ChunkParams = ChunkParams()) -> tuple[
             skipped.append(Skipped(entry.source, "same content as another file"))
             continue
         try:
-            docs.append(read_document(entry, params))
+            docs.append(read_document(entry, params, options))
             seen.add(entry.doc_id)
         except LoadError as e:
             skipped.append(Skipped(entry.source, str(e)))

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from policyqa.config import Settings
 from policyqa.corpus.loaders import LoadError
 from policyqa.corpus.reader import FileEntry, Skipped, read_document, scan
-from policyqa.corpus.types import Document
+from policyqa.corpus.types import Document, LoadOptions
 from policyqa.index import embedder, layout
 from policyqa.index.lexical import BM25, tokenize
 from policyqa.index.store import EmbeddingCache, read_documents, text_hash, write_store
@@ -106,6 +106,9 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
     prev_manifest = prev.manifest() if prev else None
     prev_docs: dict[str, dict] = prev_manifest["documents"] if prev_manifest else {}
     reusable = bool(prev_manifest) and prev_manifest.get("chunker") == chunker and prev_manifest.get("format") == layout.FORMAT
+    if prev_manifest and prev_manifest.get("ocr", True) != settings.ocr:
+        reusable = False  # pictures read (or no longer read) by OCR change what a document's text is
+        report.notes.append(f"OCR turned {'on' if settings.ocr else 'off'}: re-reading every document")
     if prev_manifest and prev_manifest.get("chunker") != chunker:
         report.notes.append(f"chunker changed ({prev_manifest.get('chunker')} → {chunker}): re-reading every document")
     if prev_manifest and (prev_manifest.get("model") != settings.model or prev_manifest.get("model_fingerprint") != model_key):
@@ -142,7 +145,7 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
 
     for entry in tqdm(to_read, desc="reading", unit="file", disable=not progress or not to_read):
         try:
-            doc = read_document(entry, settings.chunking)
+            doc = read_document(entry, settings.chunking, LoadOptions(ocr=settings.ocr, progress=progress))
         except LoadError as e:
             report.skipped.append(Skipped(entry.source, str(e)))
             continue
@@ -160,7 +163,7 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
         raise EmptyCorpus(
             f"no readable documents in {settings.corpus_dir}"
             + (f" ({len(report.skipped)} skipped: {report.skipped[0].reason})" if report.skipped else "")
-            + "; add .txt, .docx, .pdf, .html or .md files there"
+            + "; add .txt, .docx, .doc, .wps, .pdf, .ofd, .html or .md files there"
         )
     docs.sort(key=lambda d: d.source)
 
@@ -212,6 +215,7 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
         "dimension": int(vectors.shape[1]),
         "index_type": settings.index_type,
         "chunker": chunker,
+        "ocr": settings.ocr,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "corpus_dir": str(Path(settings.corpus_dir).resolve()),
         "passages": len(passages),

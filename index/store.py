@@ -22,7 +22,8 @@ CREATE TABLE documents (
 );
 CREATE TABLE passages (
     pid INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, ordinal INTEGER, start INTEGER, "end" INTEGER,
-    section TEXT NOT NULL, body TEXT NOT NULL, tokens TEXT NOT NULL, text_hash TEXT NOT NULL
+    section TEXT NOT NULL, body TEXT NOT NULL, tokens TEXT NOT NULL, text_hash TEXT NOT NULL,
+    page INTEGER, ocr INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX passages_doc ON passages(doc_id);
 """
@@ -45,9 +46,9 @@ def write_store(path: Path, docs: list[Document], sizes: dict[str, int], tokens:
         for d in docs:
             for p in d.passages:
                 rows.append((pid, d.doc_id, p.ordinal, p.start, p.end, json.dumps(p.section, ensure_ascii=False), p.body,
-                             " ".join(tokens[pid]), text_hash(p.indexed_text)))
+                             " ".join(tokens[pid]), text_hash(p.indexed_text), p.page, int(p.ocr)))
                 pid += 1
-        con.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        con.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
         con.commit()
     finally:
         con.close()
@@ -63,9 +64,13 @@ def read_documents(path: Path, doc_ids: set[str] | None = None) -> tuple[list[Do
             if doc_ids is None or doc_id in doc_ids:
                 docs[doc_id] = Document(doc_id, source, text, DocMeta(**json.loads(meta)))
                 tokens[doc_id] = []
-        for _pid, doc_id, ordinal, start, end, section, body, toks, _h in con.execute("SELECT * FROM passages ORDER BY pid"):
+        # stores written before page/ocr existed lack the two columns: their passages have neither
+        columns = {row[1] for row in con.execute("PRAGMA table_info(passages)")}
+        extra = "page, ocr" if {"page", "ocr"} <= columns else "NULL, 0"
+        query = f'SELECT doc_id, ordinal, start, "end", section, body, tokens, {extra} FROM passages ORDER BY pid'
+        for doc_id, ordinal, start, end, section, body, toks, page, ocr in con.execute(query):
             if doc_id in docs:
-                docs[doc_id].passages.append(Passage(doc_id, ordinal, start, end, json.loads(section), body))
+                docs[doc_id].passages.append(Passage(doc_id, ordinal, start, end, json.loads(section), body, page, bool(ocr)))
                 tokens[doc_id].append(toks.split(" ") if toks else [])
         return list(docs.values()), tokens
     finally:

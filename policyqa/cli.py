@@ -26,6 +26,7 @@ def _settings(args) -> Settings:
         index_dir=Path(args.index) if getattr(args, "index", None) else None,
         model=getattr(args, "model", None),
         reranker=getattr(args, "reranker", None),
+        ocr=False if getattr(args, "no_ocr", False) else None,
     )
 
 
@@ -150,6 +151,7 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="build or update the index from the documents folder")
     common(b)
     b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.add_argument("--no-ocr", action="store_true", help="do not OCR scanned PDF pages or pictures in .docx (they are skipped)")
     b.set_defaults(func=cmd_build)
 
     a = sub.add_parser("ask", help="ask a question")
@@ -169,6 +171,7 @@ def parser() -> argparse.ArgumentParser:
     common(ad)
     ad.add_argument("paths", nargs="+")
     ad.add_argument("--quiet", action="store_true")
+    ad.add_argument("--no-ocr", action="store_true", help="do not OCR scanned PDF pages or pictures in .docx (they are skipped)")
     ad.set_defaults(func=cmd_add)
 
     rm = sub.add_parser("remove", help="take documents out of the folder and the index")

@@ -53,6 +53,7 @@ class Settings:
     index_type: str = "Flat"  # a faiss.index_factory string; exact search is right at this size
     chunking: ChunkParams = ChunkParams()
     retrieval: Retrieval = Retrieval()
+    ocr: bool = True  # read scanned PDF pages and pictures in .docx by OCR (policyqa build|add --no-ocr: off)
 
     def with_(self, **changes) -> Settings:
         """A copy with the non-None changes applied (command-line flags left unset change nothing)."""
