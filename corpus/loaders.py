@@ -117,18 +117,19 @@ def _html(markup: str) -> Extracted:
             tag.decompose()
     root = soup.find("main") or soup.find("article") or _densest(soup) or soup.body or soup
     b = TextBuilder()
-    data_tables = [t for t in root.find_all("table") if _is_data_table(t)] if root.name != "table" else []
+    data_tables = {id(t) for t in root.find_all("table") if _is_data_table(t)}
     for el in root.find_all(list(_HEADING_TAGS) + ["p", "li", "td", "pre", "blockquote", "div", "table"]):
+        above = _parents_within(el, root)  # a page-layout table around the article does not count
         if el.name == "table":
-            if el in data_tables and not any(t in data_tables for t in el.find_parents("table")):
+            if id(el) in data_tables and not any(id(t) in data_tables for t in above if t.name == "table"):
                 for line in row_lines(_html_rows(el)):
                     b.add(line, row=True)
             continue
-        if any(t in data_tables for t in el.find_parents("table")):
+        if any(id(t) in data_tables for t in above if t.name == "table"):
             continue  # read with its table
         if el.name == "div" and el.find(list(_HEADING_TAGS) + ["p", "li", "td", "div"]):
             continue  # only leaf divs carry their own text
-        if el.find_parent(["p", "li", "td", "pre", "blockquote"] + list(_HEADING_TAGS)) is not None:
+        if any(t.name in ("p", "li", "td", "pre", "blockquote", *_HEADING_TAGS) for t in above):
             continue
         line = re.sub(r"\s+", " ", el.get_text(" ", strip=True)).strip()
         if not line:
@@ -140,6 +141,15 @@ def _html(markup: str) -> Extracted:
         else:
             b.add(line)
     return b.extracted(title)
+
+
+def _parents_within(el, root) -> list:
+    out = []
+    for parent in el.parents:
+        if parent is root:
+            break
+        out.append(parent)
+    return out
 
 
 def _is_data_table(table) -> bool:

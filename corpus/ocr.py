@@ -132,7 +132,7 @@ def image_text(image) -> str:
     return tidy(join_lines(image_lines(image)))
 
 
-def tesseract_text(image, lang: str = "chi_sim") -> str:
+def tesseract_text(image, lang: str = "chi_sim", psm: int = 3) -> str:
     """Debian's tesseract on one image (for the benchmark's comparison); spaces between CJK removed."""
     exe = shutil.which("tesseract")
     if exe is None:
@@ -141,6 +141,7 @@ def tesseract_text(image, lang: str = "chi_sim") -> str:
 
     buf = io.BytesIO()
     image.convert("RGB").save(buf, "PNG")
-    out = subprocess.run([exe, "stdin", "stdout", "-l", lang], input=buf.getvalue(), capture_output=True, timeout=300, check=True)
+    cmd = [exe, "stdin", "stdout", "-l", lang, "--psm", str(psm)]
+    out = subprocess.run(cmd, input=buf.getvalue(), capture_output=True, timeout=300, check=True)
     text = out.stdout.decode("utf-8", "replace")
     return re.sub(rf"(?<=[{_CJK}]) +(?=[{_CJK}])", "", text)

@@ -77,13 +77,17 @@ def _is_title(line: str, title: str) -> bool:
     return line in title and (len(line) >= 0.4 * len(title) or title.startswith(line) or title.endswith(line))
 
 
-def find_headings(text: str, title: str | None = None) -> list[Heading]:
-    """Detect headings in plain text. Title lines are left out: the title is the path's root."""
+def find_headings(text: str, title: str | None = None, rows: list[tuple[int, int]] = ()) -> list[Heading]:
+    """Detect headings in plain text. Title lines are left out: the title is the path's root.
+
+    Table rows (`rows`, from the loader) are never headings: a header row looks like a short title line.
+    """
+    row_starts = {a for a, _ in rows}
     lines = [ln for ln in _lines(text) if ln[2]]
     marked: list[tuple[str, Heading]] = []
     plain: list[Heading] = []
     for i, (start, end, line) in enumerate(lines):
-        if title and _is_title(line, title):
+        if (title and _is_title(line, title)) or start in row_starts:
             continue
         hit = marker(line)
         if hit:
@@ -121,7 +125,7 @@ def outline(ex: Extracted, title: str) -> list[Heading]:
     if explicit:
         levels = sorted({h.level for h in explicit})
         return [Heading(h.start, h.end, levels.index(h.level) + 1, h.text) for h in explicit]
-    return find_headings(ex.text, title)
+    return find_headings(ex.text, title, ex.rows)
 
 
 def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
