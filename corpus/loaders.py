@@ -61,7 +61,7 @@ def load(path: Path, options: LoadOptions = LoadOptions()) -> Extracted:
     if not ex.regions and not ex.rows:  # blocks recorded by offset were normalised as they were added
         ex.text = normalize(ex.text)
     if not ex.text.strip():
-        raise LoadError(f"{path}: no text found (empty, or a scanned PDF without a text layer); add a text version")
+        raise LoadError(f"{path}: no text found (empty, or a scan that OCR could not read); add a text version")
     return ex
 
 
