@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+UNKNOWN_CITY = "未知城市"  # shown for a document whose place could not be inferred
+
 
 @dataclass
 class Hit:
@@ -39,12 +41,17 @@ class Hit:
         }
 
     @property
+    def place(self) -> str:
+        """The city to show and group by (未知城市 when none was inferred)."""
+        return self.city or UNKNOWN_CITY
+
+    @property
     def citation(self) -> str:
         parts = self.section.split(" > ")
         section = " > ".join(parts[1:]) if len(parts) > 1 else "正文开头"
         where = f" · 第{self.page}页" if self.page is not None else ""
         mark = " · OCR" if self.ocr else ""
-        return f"《{self.title}》 · {self.city or '未知城市'} · {section}{where} · 第{self.start}–{self.end}字{mark}"
+        return f"《{self.title}》 · {self.place} · {section}{where} · 第{self.start}–{self.end}字{mark}"
 
 
 @dataclass
