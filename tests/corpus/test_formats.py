@@ -43,6 +43,22 @@ def seed_scan_text(chars: int = 700) -> str:
     return "\n".join(line.strip() for line in raw.splitlines() if line.strip())[:chars]
 
 
+def docx_table(folder: Path) -> Path:
+    return make_files.write_docx(
+        folder / "科技项目资金分配表.docx", "测试县2023年科技项目资金分配表", ["根据县政府常务会议决定，2023年科技项目资金分配如下。"],
+        [make_files.TABLE_HEADER] + make_files.TABLE_ROWS, ["以上资金由县财政局于2023年6月底前拨付到位。"])
+
+
+def pdf_table(folder: Path) -> Path:
+    return make_files.write_table_pdf(
+        folder / "重点水利工程项目清单.pdf", "测试县2024年重点水利工程项目清单", "经县政府研究，确定以下重点水利工程项目。", PDF_TABLE,
+        "各项目于2024年底前开工建设。")
+
+
+def ofd_file(folder: Path) -> Path:
+    return make_files.write_ofd(folder / "数字政府建设工作要点.ofd", OFD_PAGES[0][0], OFD_PAGES)
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     """Every fixture file once per module; `corpus/` holds the ones the index test builds over."""
@@ -56,13 +72,9 @@ def files(tmp_path_factory) -> dict[str, Path]:
     out["scan300"] = corpus / "广水-科技创新工作方案-扫描件.pdf"
     out["scan150"] = root / "scan150.pdf"
     write_scanned_pdf(out["scan150"], seed_scan_text(), dpi=150)
-    out["docx_table"] = make_files.write_docx(
-        corpus / "科技项目资金分配表.docx", "测试县2023年科技项目资金分配表", ["根据县政府常务会议决定，2023年科技项目资金分配如下。"],
-        [make_files.TABLE_HEADER] + make_files.TABLE_ROWS, ["以上资金由县财政局于2023年6月底前拨付到位。"])
-    out["pdf_table"] = make_files.write_table_pdf(
-        corpus / "重点水利工程项目清单.pdf", "测试县2024年重点水利工程项目清单", "经县政府研究，确定以下重点水利工程项目。", PDF_TABLE,
-        "各项目于2024年底前开工建设。")
-    out["ofd"] = make_files.write_ofd(corpus / "数字政府建设工作要点.ofd", OFD_PAGES[0][0], OFD_PAGES)
+    out["docx_table"] = docx_table(corpus)
+    out["pdf_table"] = pdf_table(corpus)
+    out["ofd"] = ofd_file(corpus)
     if shutil.which("soffice"):
         src = make_files.write_docx(root / "农业.docx", "测试县农业科技推广工作方案", DOC_BODY)
         out["doc"] = make_files.libreoffice_convert(src, corpus / "农业科技推广工作方案.doc")
@@ -73,6 +85,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
 # --- scans -------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # OCR of four A4 pages
 @pytest.mark.parametrize("dpi,floor", [(300, 0.98), (150, 0.95)])
 def test_scanned_pdf_is_read_by_ocr_under_a_red_seal(files, dpi, floor):
     ex = load(files[f"scan{dpi}"])
@@ -85,13 +98,17 @@ def test_scanned_pdf_is_read_by_ocr_under_a_red_seal(files, dpi, floor):
     assert ps and all(p.ocr for p in ps) and {p.page for p in ps} <= {1, 2}
 
 
-def test_scanned_pdf_with_ocr_off_is_skipped_with_the_reason(files):
+@needs_font
+def test_scanned_pdf_with_ocr_off_is_skipped_with_the_reason(tmp_path):
+    path = tmp_path / "scan150.pdf"
+    write_scanned_pdf(path, seed_scan_text(200), dpi=150)
     with pytest.raises(LoadError) as e:
-        load(files["scan150"], LoadOptions(ocr=False))
+        load(path, LoadOptions(ocr=False))
     msg = str(e.value)
     assert "scan150.pdf" in msg and "--no-ocr" in msg and "\n" not in msg
 
 
+@pytest.mark.slow
 @needs_font
 def test_text_pages_are_never_ocred_and_every_page_is_numbered(tmp_path):
     """Page 1 has a text layer (kept exactly), page 2 is a scan (OCRed); both carry their page."""
@@ -117,6 +134,7 @@ def test_text_pages_are_never_ocred_and_every_page_is_numbered(tmp_path):
     assert by_page == {1: False, 2: True}
 
 
+@pytest.mark.slow
 @needs_font
 def test_picture_in_a_docx_is_read_by_ocr_where_it_stands(tmp_path):
     import docx
@@ -141,6 +159,7 @@ def test_picture_in_a_docx_is_read_by_ocr_where_it_stands(tmp_path):
 
 # --- .doc, .wps, .ofd --------------------------------------------------------------------------
 
+@pytest.mark.slow
 @needs_libreoffice
 @pytest.mark.parametrize("kind,body,title", [
     ("doc", DOC_BODY, "测试县农业科技推广工作方案"), ("wps", WPS_BODY, "测试县科技特派员管理办法"),
@@ -162,6 +181,7 @@ def test_doc_without_libreoffice_is_skipped_with_the_fix(tmp_path, monkeypatch):
     assert "old.doc" in msg and "LibreOffice" in msg and "apt-get install" in msg and "\n" not in msg
 
 
+@pytest.mark.slow  # starts LibreOffice
 @needs_libreoffice
 def test_corrupt_doc_fails_with_file_name_and_reason(tmp_path):
     p = tmp_path / "broken.wps"
@@ -172,8 +192,8 @@ def test_corrupt_doc_fails_with_file_name_and_reason(tmp_path):
     assert "broken.wps" in msg and "LibreOffice" in msg and "\n" not in msg
 
 
-def test_ofd_text_in_reading_order_with_pages(files):
-    ex = load(files["ofd"])
+def test_ofd_text_in_reading_order_with_pages(tmp_path):
+    ex = load(ofd_file(tmp_path))
     assert ex.title == OFD_PAGES[0][0]
     for page in OFD_PAGES:
         for line in page:
@@ -194,15 +214,16 @@ def test_bad_ofd_fails_with_file_name_and_reason(tmp_path, data, reason):
 
 # --- tables ------------------------------------------------------------------------------------
 
-def test_docx_table_rows_carry_their_headers_in_document_order(files):
-    ex = load(files["docx_table"])
+def test_docx_table_rows_carry_their_headers_in_document_order(tmp_path):
+    ex = load(docx_table(tmp_path))
     assert "序号：2；项目名称：新材料研发中心；承担单位：县科技局；金额：850万元" in ex.text.splitlines()
     assert ex.text.index("分配如下") < ex.text.index("智能装备产业园") < ex.text.index("拨付到位")
     assert len(ex.rows) == 1 + len(make_files.TABLE_ROWS)
 
 
-def test_pdf_table_rows_carry_their_headers(files):
-    ex = load(files["pdf_table"])
+@needs_font
+def test_pdf_table_rows_carry_their_headers(tmp_path):
+    ex = load(pdf_table(tmp_path))
     lines = ex.text.splitlines()
     assert "项目名称：东湖泵站改造；建设地点：城关镇；投资：3.2亿元" in lines
     assert ex.text.index("确定以下") < ex.text.index("东湖泵站改造") < ex.text.index("开工建设")
@@ -257,6 +278,7 @@ def formats_index(files, tmp_path_factory):
     return report, Searcher(settings)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("question,key,evidence", QUESTIONS, ids=[q[1] for q in QUESTIONS])
 def test_fact_question_about_each_format_finds_its_passage_first(files, formats_index, question, key, evidence):
     if key not in files:
@@ -270,6 +292,7 @@ def test_fact_question_about_each_format_finds_its_passage_first(files, formats_
     assert top.ocr == (key == "scan300") and ("OCR" in top.citation) == (key == "scan300")
 
 
+@pytest.mark.slow
 def test_no_ocr_build_skips_the_scan_and_says_why(files, tmp_path):
     from policyqa.config import Settings
     from policyqa.index.builder import build
@@ -283,7 +306,8 @@ def test_no_ocr_build_skips_the_scan_and_says_why(files, tmp_path):
     assert "--no-ocr" in report.summary()
 
 
-def test_read_document_passes_page_and_ocr_mark_to_passages(files):
-    entry = FileEntry(files["ofd"].name, files["ofd"], "id", files["ofd"].stat().st_size)
+def test_read_document_passes_page_and_ocr_mark_to_passages(tmp_path):
+    path = ofd_file(tmp_path)
+    entry = FileEntry(path.name, path, "id", path.stat().st_size)
     doc = read_document(entry, ChunkParams())
     assert {p.page for p in doc.passages} == {1, 2} and not any(p.ocr for p in doc.passages)
