@@ -180,6 +180,7 @@ def parser() -> argparse.ArgumentParser:
     common(rm)
     rm.add_argument("sources", nargs="+", help="file names relative to the documents folder")
     rm.add_argument("--quiet", action="store_true")
+    rm.add_argument("--no-ocr", action="store_true", help="the rebuild after removing does not OCR (as build --no-ocr)")
     rm.set_defaults(func=cmd_remove)
 
     st = sub.add_parser("status", help="what the index holds and what is not indexed yet")
