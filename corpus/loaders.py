@@ -7,16 +7,14 @@ Every failure is a `LoadError` whose message names the file and what to do about
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import re
-import warnings
-import zipfile
 from pathlib import Path
 
-from policyqa.corpus.types import Extracted, Heading
+from policyqa.corpus.tables import row_lines
+from policyqa.corpus.textbuild import TextBuilder
+from policyqa.corpus.types import Extracted, Heading, LoadOptions
 
-SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".docx", ".pdf")
+SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".docx", ".doc", ".wps", ".pdf", ".ofd")
 _BOOKMARK = re.compile(r"\[bookmark: [^\]]*\]")
 _HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _CHROME_TAGS = ("script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "svg", "button")
@@ -27,7 +25,8 @@ class LoadError(Exception):
     """A file that cannot be turned into text; the build reports it and goes on."""
 
 
-def load(path: Path) -> Extracted:
+def load(path: Path, options: LoadOptions = LoadOptions()) -> Extracted:
+    """The text of one file; pages, OCRed stretches and table rows recorded where the format has them."""
     suffix = path.suffix.lower()
     try:
         if suffix in (".txt",):
@@ -37,18 +36,31 @@ def load(path: Path) -> Extracted:
         elif suffix in (".html", ".htm"):
             ex = _html(decode_text(path.read_bytes(), path))
         elif suffix == ".docx":
-            ex = _docx(path)
+            from policyqa.corpus.office import docx
+
+            ex = docx(path, options)
+        elif suffix in (".doc", ".wps"):
+            from policyqa.corpus.office import legacy_word
+
+            ex = legacy_word(path, options)
         elif suffix == ".pdf":
-            ex = _pdf(path)
+            from policyqa.corpus.pdf import pdf
+
+            ex = pdf(path, options)
+        elif suffix == ".ofd":
+            from policyqa.corpus.ofd import ofd
+
+            ex = ofd(path, options)
         else:
             raise LoadError(f"{path}: unsupported file type {suffix or '(none)'}; use one of {', '.join(SUPPORTED)}")
     except LoadError:
         raise
     except Exception as e:  # corrupt archives, broken PDFs, ...: one clear line, never a traceback
         raise LoadError(f"{path}: cannot read {suffix} file ({type(e).__name__}: {e}); re-save or remove it") from e
-    ex.text = normalize(ex.text)
+    if not ex.regions and not ex.rows:  # blocks recorded by offset were normalised as they were added
+        ex.text = normalize(ex.text)
     if not ex.text.strip():
-        raise LoadError(f"{path}: no text found (empty, or a scanned PDF without a text layer); add a text version")
+        raise LoadError(f"{path}: no text found (empty, or a scan that OCR could not read); add a text version")
     return ex
 
 
@@ -103,24 +115,63 @@ def _html(markup: str) -> Extracted:
         if not tag.decomposed and tag.name not in ("body", "html", "main", "article"):
             tag.decompose()
     root = soup.find("main") or soup.find("article") or _densest(soup) or soup.body or soup
-    lines: list[str] = []
-    headings: list[Heading] = []
-    pos = 0
-    for el in root.find_all(list(_HEADING_TAGS) + ["p", "li", "td", "pre", "blockquote", "div"]):
+    b = TextBuilder()
+    data_tables = {id(t) for t in root.find_all("table") if _is_data_table(t)}
+    for el in root.find_all(list(_HEADING_TAGS) + ["p", "li", "td", "pre", "blockquote", "div", "table"]):
+        above = _parents_within(el, root)  # a page-layout table around the article does not count
+        if el.name == "table":
+            if id(el) in data_tables and not any(id(t) in data_tables for t in above if t.name == "table"):
+                for line in row_lines(_html_rows(el)):
+                    b.add(line, row=True)
+            continue
+        if any(id(t) in data_tables for t in above if t.name == "table"):
+            continue  # read with its table
         if el.name == "div" and el.find(list(_HEADING_TAGS) + ["p", "li", "td", "div"]):
             continue  # only leaf divs carry their own text
-        if el.find_parent(["p", "li", "td", "pre", "blockquote"] + list(_HEADING_TAGS)) is not None:
+        if any(t.name in ("p", "li", "td", "pre", "blockquote", *_HEADING_TAGS) for t in above):
             continue
         line = re.sub(r"\s+", " ", el.get_text(" ", strip=True)).strip()
         if not line:
             continue
         if el.name in _HEADING_TAGS:
-            headings.append(Heading(pos, pos + len(line), int(el.name[1]), line))
+            b.add(line, heading=int(el.name[1]))
             if el.name == "h1":
                 title = line
-        lines.append(line)
-        pos += len(line) + 1
-    return Extracted(text="\n".join(lines), title=title, headings=headings)
+        else:
+            b.add(line)
+    return b.extracted(title)
+
+
+def _parents_within(el, root) -> list:
+    out = []
+    for parent in el.parents:
+        if parent is root:
+            break
+        out.append(parent)
+    return out
+
+
+def _is_data_table(table) -> bool:
+    """A grid of short cells (a 资金分配表), not a page-layout table holding the article."""
+    if table.find("table") is not None:
+        return False
+    rows = table.find_all("tr")
+    cells = [c for r in rows for c in r.find_all(["td", "th"], recursive=False)]
+    if len(rows) < 2 or max((len(r.find_all(["td", "th"], recursive=False)) for r in rows), default=0) < 2:
+        return False
+    return not any(len(c.get_text(strip=True)) > 200 for c in cells)
+
+
+def _html_rows(table) -> list[list[str]]:
+    """Cell texts row by row; a colspan repeats the cell so columns stay under their headers."""
+    rows = []
+    for tr in table.find_all("tr"):
+        row = []
+        for cell in tr.find_all(["td", "th"], recursive=False):
+            span = str(cell.get("colspan") or "1")
+            row += [cell.get_text(" ", strip=True)] * (int(span) if span.isdigit() and 0 < int(span) < 50 else 1)
+        rows.append(row)
+    return rows
 
 
 def _densest(soup):
@@ -131,96 +182,3 @@ def _densest(soup):
         if n > best_len:
             best, best_len = el, n
     return best
-
-
-def _docx(path: Path) -> Extracted:
-    import docx  # python-docx
-
-    if not zipfile.is_zipfile(path):
-        raise LoadError(f"{path}: not a valid .docx (not a zip archive); re-save it from Word or WPS")
-    document = docx.Document(str(path))
-    lines: list[str] = []
-    headings: list[Heading] = []
-    title = None
-    pos = 0
-    for para in document.paragraphs:
-        line = para.text.strip()
-        if not line:
-            continue
-        style = (para.style.name if para.style is not None else "") or ""
-        m = re.match(r"(?:Heading|标题)\s*(\d)", style)
-        if style in ("Title", "标题"):
-            title = title or line
-            headings.append(Heading(pos, pos + len(line), 0, line))
-        elif m:
-            headings.append(Heading(pos, pos + len(line), int(m.group(1)), line))
-        lines.append(line)
-        pos += len(line) + 1
-    for table in document.tables:
-        for row in table.rows:
-            cells = [c.text.strip() for c in row.cells if c.text.strip()]
-            if cells:
-                line = " | ".join(dict.fromkeys(cells))
-                lines.append(line)
-                pos += len(line) + 1
-    if title is None and document.core_properties.title:
-        title = document.core_properties.title
-    return Extracted(text="\n".join(lines), title=title, headings=headings)
-
-
-def _pdf(path: Path) -> Extracted:
-    """Text layer page by page; pypdf's own complaints are captured, not printed on stderr.
-
-    pypdf logs (and sometimes warns about) every recoverable flaw it meets: wrong xref
-    offsets, odd fonts. Those are no news to a user whose text came out; a page whose text
-    cannot be extracted at all is, and comes back in `warnings`.
-    """
-    from pypdf import PdfReader
-
-    with _captured_pypdf() as complaints:
-        reader = PdfReader(str(path))
-        if reader.is_encrypted:
-            raise LoadError(f"{path}: PDF is encrypted; save an unencrypted copy")
-        pages, bad = [], []
-        for number, page in enumerate(reader.pages, 1):
-            before = len(complaints)
-            try:
-                text = (page.extract_text() or "").strip()
-            except Exception as e:  # one broken page must not cost the others
-                bad.append(f"page {number} ({type(e).__name__}: {str(e)[:80]})")
-                continue
-            said = [msg for _level, msg in complaints[before:]]
-            if said and not text:  # no text, and pypdf complained on the way: a corrupt page, not a blank one
-                bad.append(f"page {number} ({said[0][:80]})")
-            pages.append(text)
-        title = None
-        if reader.metadata and reader.metadata.title:
-            title = str(reader.metadata.title).strip() or None
-    text = "\n".join(p for p in pages if p)
-    if bad and not text.strip():
-        raise LoadError(f"{path}: no page of the PDF can be read ({bad[0]}); re-save or print it to a new PDF")
-    warnings = [f"{len(bad)} unreadable page(s) left out: {', '.join(bad[:5])}"] if bad else []
-    return Extracted(text=text, title=title, warnings=warnings)
-
-
-@contextlib.contextmanager
-def _captured_pypdf():
-    """pypdf's log records and warnings, collected instead of reaching stderr."""
-    records: list[tuple[int, str]] = []  # (logging level, message)
-
-    class _Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append((record.levelno, record.getMessage()))
-
-    logger = logging.getLogger("pypdf")
-    handler, propagate = _Collect(level=logging.WARNING), logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield records
-        records.extend((logging.WARNING, str(w.message)) for w in caught)
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate

@@ -48,14 +48,25 @@ def _is_title_line(line: str) -> bool:
     return is_wordy(line)
 
 
+def _without_rows(ex: Extracted) -> str:
+    if not ex.rows:
+        return ex.text
+    parts, pos = [], 0
+    for a, b in sorted(ex.rows):
+        parts.append(ex.text[pos:a])
+        pos = b
+    return "".join(parts) + ex.text[pos:]
+
+
 def find_title(ex: Extracted, fallback: str) -> str:
     """Declared title, else the first title-like line (plus a ——subtitle), else the file name."""
     if ex.title and ex.title.strip():
         return ex.title.strip()
-    label = re.search(r"名\s*称\s*[:：]\s*(\S.{2,60}?)(?:\s{2,}|\s+\S+[:：]|$)", ex.text[:800], re.M)
+    text = _without_rows(ex)  # a table's 项目名称：… is a row, not the document's name
+    label = re.search(r"名\s*称\s*[:：]\s*(\S.{2,60}?)(?:\s{2,}|\s+\S+[:：]|$)", text[:800], re.M)
     if label:
         return label.group(1).strip()
-    lines = [ln.strip() for ln in ex.text[:1500].splitlines() if ln.strip()]
+    lines = [ln.strip() for ln in text[:1500].splitlines() if ln.strip()]
     for i, line in enumerate(lines[:12]):
         if _is_title_line(line) and not line.startswith("——"):
             if i + 1 < len(lines) and lines[i + 1].startswith("——"):

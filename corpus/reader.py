@@ -14,7 +14,7 @@ from policyqa.corpus.loaders import SUPPORTED, LoadError, load
 from policyqa.corpus.metadata import extract
 from policyqa.corpus.paths import shown, walk
 from policyqa.corpus.sections import ChunkParams, passages
-from policyqa.corpus.types import Document
+from policyqa.corpus.types import Document, LoadOptions
 
 # A longer text is refused by name: 3,000,000 characters are about 6,000 passages, some 8 minutes
 # of embedding on two CPU cores (12 passages/s), and no policy document comes near (the seeds are
@@ -70,9 +70,10 @@ def scan(corpus_dir: Path) -> tuple[list[FileEntry], list[Skipped]]:
     return entries, skipped
 
 
-def read_document(entry: FileEntry, params: ChunkParams, max_chars: int = MAX_DOCUMENT_CHARS) -> Document:
+def read_document(entry: FileEntry, params: ChunkParams, options: LoadOptions = LoadOptions(),
+                  max_chars: int = MAX_DOCUMENT_CHARS) -> Document:
     """Load, describe and chunk one file; raises LoadError with a one-line reason."""
-    ex = load(entry.path)
+    ex = load(entry.path, options)
     if len(ex.text) > max_chars:
         raise LoadError(
             f"{entry.path}: too long to index ({len(ex.text):,} characters of text, the limit is {max_chars:,}); "
@@ -86,7 +87,8 @@ def read_document(entry: FileEntry, params: ChunkParams, max_chars: int = MAX_DO
     return doc
 
 
-def read_corpus(corpus_dir: Path, params: ChunkParams = ChunkParams()) -> tuple[list[Document], list[Skipped]]:
+def read_corpus(corpus_dir: Path, params: ChunkParams = ChunkParams(),
+                options: LoadOptions = LoadOptions()) -> tuple[list[Document], list[Skipped]]:
     """All documents of a folder, for tests and tools that want no index (the builder reads lazily)."""
     entries, skipped = scan(corpus_dir)
     docs, seen = [], set()
@@ -95,7 +97,7 @@ def read_corpus(corpus_dir: Path, params: ChunkParams = ChunkParams()) -> tuple[
             skipped.append(Skipped(entry.source, "same content as another file"))
             continue
         try:
-            docs.append(read_document(entry, params))
+            docs.append(read_document(entry, params, options))
             seen.add(entry.doc_id)
         except LoadError as e:
             skipped.append(Skipped(entry.source, str(e)))

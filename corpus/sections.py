@@ -10,11 +10,12 @@ or skips a level still nests correctly.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 
-from policyqa.corpus.types import Extracted, Heading, Passage
+from policyqa.corpus.types import Extracted, Heading, Passage, Region
 
-CHUNKER_VERSION = "3"
+CHUNKER_VERSION = "4"  # 4: table rows kept whole, page and OCR mark on passages
 _CN_NUM = "一二三四五六七八九十百零〇两"
 _MARKERS: list[tuple[str, re.Pattern[str]]] = [
     ("chapter", re.compile(rf"第[{_CN_NUM}\d]+[编章](?:\s|$)")),
@@ -79,13 +80,17 @@ def _is_title(line: str, title: str) -> bool:
     return line in title and (len(line) >= 0.4 * len(title) or title.startswith(line) or title.endswith(line))
 
 
-def find_headings(text: str, title: str | None = None) -> list[Heading]:
-    """Detect headings in plain text. Title lines are left out: the title is the path's root."""
+def find_headings(text: str, title: str | None = None, rows: list[tuple[int, int]] = ()) -> list[Heading]:
+    """Detect headings in plain text. Title lines are left out: the title is the path's root.
+
+    Table rows (`rows`, from the loader) are never headings: a header row looks like a short title line.
+    """
+    row_starts = {a for a, _ in rows}
     lines = [ln for ln in _lines(text) if ln[2]]
     marked: list[tuple[str, Heading]] = []
     plain: list[Heading] = []
     for i, (start, end, line) in enumerate(lines):
-        if title and _is_title(line, title):
+        if (title and _is_title(line, title)) or start in row_starts:
             continue
         hit = marker(line)
         if hit:
@@ -123,7 +128,7 @@ def outline(ex: Extracted, title: str) -> list[Heading]:
     if explicit:
         levels = sorted({h.level for h in explicit})
         return [Heading(h.start, h.end, levels.index(h.level) + 1, h.text) for h in explicit]
-    return find_headings(ex.text, title)
+    return find_headings(ex.text, title, ex.rows)
 
 
 def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -164,10 +169,28 @@ def _hard_split(text: str, a: int, b: int, limit: int) -> list[tuple[int, int]]:
     return out
 
 
-def pack(text: str, start: int, end: int, params: ChunkParams) -> list[tuple[int, int]]:
-    """Greedy packing of whole sentences into spans of at most max_chars."""
+def _keep_rows_whole(spans: list[tuple[int, int]], rows: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sentences inside one table row ("项目：…；金额：…") become one unit, so no passage ends mid-row."""
+    if not rows:
+        return spans
+    starts = [r[0] for r in rows]
+    out: list[tuple[int, int]] = []
+    last_row = -1
+    for a, b in spans:
+        k = bisect_right(starts, a) - 1
+        in_row = k >= 0 and a < rows[k][1]
+        if in_row and k == last_row and out:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+        last_row = k if in_row else -1
+    return out
+
+
+def pack(text: str, start: int, end: int, params: ChunkParams, rows: list[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+    """Greedy packing of whole sentences (and whole table rows) into spans of at most max_chars."""
     sents: list[tuple[int, int]] = []
-    for a, b in sentence_spans(text, start, end):
+    for a, b in _keep_rows_whole(sentence_spans(text, start, end), sorted(rows)):
         sents.extend(_hard_split(text, a, b, params.max_chars))
     chunks, i = [], 0
     while i < len(sents):
@@ -194,7 +217,22 @@ def passages(doc_id: str, ex: Extracted, title: str, params: ChunkParams = Chunk
         sections.append((list(path), body_from, body_to))
     out: list[Passage] = []
     for sec_path, a, b in sections:
-        for s, e in pack(text, a, b, params):
+        for s, e in pack(text, a, b, params, ex.rows):
             if re.search(r"[\u4e00-\u9fffA-Za-z0-9]", text[s:e]):
-                out.append(Passage(doc_id, len(out), s, e, sec_path, text[s:e]))
+                page, ocr = where(ex.regions, s, e)
+                out.append(Passage(doc_id, len(out), s, e, sec_path, text[s:e], page=page, ocr=ocr))
     return out
+
+
+def where(regions: list[Region], start: int, end: int) -> tuple[int | None, bool]:
+    """(page the span starts on, whether any of it was OCRed), from the loader's regions."""
+    page, ocr = None, False
+    for r in regions:
+        if r.end <= start:
+            continue
+        if r.start >= end:
+            break
+        if page is None:
+            page = r.page
+        ocr = ocr or r.ocr
+    return page, ocr

@@ -20,6 +20,24 @@ class Heading:
     run_in: bool = False  # heading opens a paragraph ("一、深化改革。正文……")
 
 
+@dataclass(frozen=True)
+class LoadOptions:
+    """How loaders may work: `ocr` False never reads images (policyqa build --no-ocr)."""
+
+    ocr: bool = True
+    progress: bool = False  # per-page bars for slow work (OCR) inside one file
+
+
+@dataclass
+class Region:
+    """Where a stretch of the text came from: its page (PDF, OFD) and whether OCR read it."""
+
+    start: int
+    end: int
+    page: int | None = None  # 1-based
+    ocr: bool = False
+
+
 @dataclass
 class Extracted:
     """What a loader gives back: plain text plus structure the file format itself declares."""
@@ -28,6 +46,8 @@ class Extracted:
     title: str | None = None
     headings: list[Heading] = field(default_factory=list)  # explicit (docx styles, <h2>, ##)
     warnings: list[str] = field(default_factory=list)  # parts left out (a PDF page that cannot be read)
+    regions: list[Region] = field(default_factory=list)  # pages and OCRed stretches, in text order
+    rows: list[tuple[int, int]] = field(default_factory=list)  # table rows: (start, end), never split
 
 
 @dataclass
@@ -57,6 +77,8 @@ class Passage:
     end: int
     section: list[str]  # heading path, document title first
     body: str
+    page: int | None = None  # page the passage starts on (PDF, OFD), for the citation
+    ocr: bool = False  # some of its text was read by OCR from an image
 
     @property
     def section_path(self) -> str:

@@ -29,7 +29,7 @@ from policyqa.config import Settings
 from policyqa.corpus.loaders import LoadError
 from policyqa.corpus.paths import shown
 from policyqa.corpus.reader import FileEntry, Skipped, read_document, scan
-from policyqa.corpus.types import Document
+from policyqa.corpus.types import Document, LoadOptions
 from policyqa.index import embedder, encoders, layout, segment
 from policyqa.index.lexical import tokenize
 from policyqa.index.store import EmbeddingCache, open_cache, text_hash
@@ -155,6 +155,9 @@ def _previous(index_dir: Path, settings: Settings, model_key: str, report: Build
     if manifest.get("chunker") != chunker:
         report.notes.append(f"chunker changed ({manifest.get('chunker')} → {chunker}): re-reading every document")
         return prev
+    if manifest.get("ocr", True) != settings.ocr:  # pictures read (or no longer read) change what a text is
+        report.notes.append(f"OCR turned {'on' if settings.ocr else 'off'}: re-reading every document")
+        return prev
     if embedder.canonical(manifest.get("model", "")) != settings.model or manifest.get("model_fingerprint") != model_key:
         report.notes.append(f"model changed ({manifest.get('model')} → {settings.model}): re-embedding what the cache lacks")
         return prev
@@ -172,11 +175,11 @@ def _previous(index_dir: Path, settings: Settings, model_key: str, report: Build
     return prev
 
 
-def _read_one(job: tuple[FileEntry, object]) -> tuple[FileEntry, Document | None, list[list[str]] | None, str | None]:
+def _read_one(job: tuple[FileEntry, object, LoadOptions]) -> tuple[FileEntry, Document | None, list[list[str]] | None, str | None]:
     """Parse, chunk and tokenize one file (in a worker process for big builds)."""
-    entry, chunking = job
+    entry, chunking, options = job
     try:
-        doc = read_document(entry, chunking)
+        doc = read_document(entry, chunking, options)
     except LoadError as e:
         return entry, None, None, str(e)
     except Exception as e:  # a parser bug must not sink the whole build
@@ -186,10 +189,13 @@ def _read_one(job: tuple[FileEntry, object]) -> tuple[FileEntry, Document | None
 
 def _read_all(to_read: list[FileEntry], settings: Settings, progress: bool):
     """Yield _read_one's results in order, using every core when there are many files."""
-    jobs = [(e, settings.chunking) for e in to_read]
-    bar = tqdm(total=len(jobs), desc="reading", unit="file", disable=not progress or not jobs)
     workers = min(os.cpu_count() or 1, 8)
-    if len(jobs) >= PARALLEL_FROM and workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+    parallel = len(to_read) >= PARALLEL_FROM and workers > 1 and "fork" in multiprocessing.get_all_start_methods()
+    # a per-page OCR bar from worker processes would garble the reading bar: only in-process
+    options = LoadOptions(ocr=settings.ocr, progress=progress and not parallel)
+    jobs = [(e, settings.chunking, options) for e in to_read]
+    bar = tqdm(total=len(jobs), desc="reading", unit="file", disable=not progress or not jobs)
+    if parallel:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             for out in pool.imap(_read_one, jobs, chunksize=8):
                 bar.update(1)
@@ -333,7 +339,7 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
             raise EmptyCorpus(
                 f"no readable documents in {settings.corpus_dir}"
                 + (f" ({len(report.skipped)} skipped: {report.skipped[0].reason})" if report.skipped else "")
-                + "; add .txt, .docx, .pdf, .html or .md files there"
+                + "; add .txt, .docx, .doc, .wps, .pdf, .ofd, .html or .md files there"
             )
         report.documents = len(catalog)
         report.passages = sum(d["passages"] for d in catalog.values())
@@ -379,6 +385,7 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
         "dimension": int(segments[0]["dimension"]) if segments else 0,
         "index_type": ",".join(sorted({s.get("vectors", "flat") for s in segments})),
         "chunker": settings.chunking.chunker_id,
+        "ocr": settings.ocr,
         "built_at": layout.timestamp(),
         "corpus_dir": str(Path(settings.corpus_dir).resolve()),
         "passages": report.passages,

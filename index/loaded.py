@@ -288,11 +288,11 @@ class LoadedIndex:
     def passage(self, pid: int) -> Passage:
         def load() -> Passage:
             seg, row = self._locate(pid)
-            r = seg.query('SELECT ordinal, start, "end", section, body FROM passages WHERE row=?', (row,))
+            r = seg.query('SELECT ordinal, start, "end", section, body, page, ocr FROM passages WHERE row=?', (row,))
             if not r:
                 raise IndexError(pid)
-            ordinal, start, end, section, body = r[0]
-            return Passage(self.doc_list[int(self.doc_of[pid])], ordinal, start, end, json.loads(section), body)
+            ordinal, start, end, section, body, page, ocr = r[0]
+            return Passage(self.doc_list[int(self.doc_of[pid])], ordinal, start, end, json.loads(section), body, page, bool(ocr))
 
         return self._cached(("p", pid), load)
 
@@ -310,8 +310,9 @@ class LoadedIndex:
     def doc_passages(self, gdoc: int) -> list[Passage]:
         seg, num = self._doc_seg(gdoc)
         doc_id = self.doc_list[gdoc]
-        rows = seg.query('SELECT ordinal, start, "end", section, body FROM passages WHERE doc_num=? ORDER BY row', (num,))
-        return [Passage(doc_id, o, a, b, json.loads(s), body) for o, a, b, s, body in rows]
+        rows = seg.query('SELECT ordinal, start, "end", section, body, page, ocr FROM passages WHERE doc_num=? ORDER BY row',
+                         (num,))
+        return [Passage(doc_id, o, a, b, json.loads(s), body, page, bool(ocr)) for o, a, b, s, body, page, ocr in rows]
 
     def memory(self) -> dict[str, int]:
         """Bytes per part held by this process (vectors are mapped: the OS pages them in and out)."""

@@ -183,7 +183,7 @@ class MilvusBackend:
         for i in range(0, len(todo), 1000):
             chunk = todo[i : i + 1000]
             rows = self.client.query(self.passages_name, filter=f"pid in [{','.join(map(str, chunk))}]",
-                                     output_fields=["pid", "doc_id", "ordinal", "start", "stop", "section", "body"],
+                                     output_fields=["pid", "doc_id", "ordinal", "start", "stop", "page", "ocr", "section", "body"],
                                      limit=len(chunk))
             with self._lock:
                 for r in rows:
@@ -199,7 +199,8 @@ class MilvusBackend:
 
     def passage(self, pid: int) -> Passage:
         r = self._row(pid)
-        return Passage(r["doc_id"], int(r["ordinal"]), int(r["start"]), int(r["stop"]), json.loads(r["section"]), r["body"])
+        return Passage(r["doc_id"], int(r["ordinal"]), int(r["start"]), int(r["stop"]), json.loads(r["section"]), r["body"],
+                       int(r.get("page") or 0) or None, bool(r.get("ocr")))
 
     def doc(self, pid: int) -> MilvusDoc:
         return self.docs[self._row(pid)["doc_id"]]

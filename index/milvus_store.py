@@ -101,7 +101,7 @@ def _create(client, settings: Settings, dim: int) -> None:
     for name, n in (("doc_id", 64), ("source", 1024), ("city", 128), ("prefecture", 128), ("province", 128),
                     ("years", 512), ("doc_type", 64), ("section", 4096)):
         s.add_field(name, DataType.VARCHAR, max_length=n)
-    for name in ("year", "ordinal", "start", "stop"):
+    for name in ("year", "ordinal", "start", "stop", "page", "ocr"):  # page 0: none; ocr 0/1
         s.add_field(name, DataType.INT64)
     s.add_field("body", DataType.VARCHAR, max_length=65535)
     s.add_field("length", DataType.FLOAT)
@@ -268,7 +268,7 @@ def sync(settings: Settings, progress: bool = True) -> SyncReport:
                     "years": "," + ",".join(str(y) for y in (meta.years or [])) + ",", "doc_type": meta.doc_type or "",
                     "section": json.dumps(p.section, ensure_ascii=False)[:4000], "year": int(meta.year or 0),
                     "ordinal": int(p.ordinal), "start": int(p.start), "stop": int(p.end), "body": p.body,
-                    "length": float(max(1, len(toks))),
+                    "page": int(p.page or 0), "ocr": int(p.ocr), "length": float(max(1, len(toks))),
                 })
                 new_tf.append(Counter(toks))
                 r += 1
@@ -343,7 +343,7 @@ def _reweight(client, passages: str, old: float, new: float, skip: set[int], pro
     """Recompute every older row's sparse weights for the new average length (tf is recovered exactly:
     w = tf / (tf + n) gives tf = w·n / (1 − w), rounded to the integer it was)."""
     fields = ["pid", "vector", "lexical", "doc_id", "source", "city", "prefecture", "province", "years", "doc_type",
-              "section", "year", "ordinal", "start", "stop", "body", "length"]
+              "section", "year", "ordinal", "start", "stop", "page", "ocr", "body", "length"]
     done = 0
     batch: list[dict] = []
     bar = tqdm(desc="milvus re-weight", unit="passage", disable=not progress)

@@ -36,7 +36,8 @@ CREATE TABLE documents (
 );
 CREATE TABLE passages (
     row INTEGER PRIMARY KEY, doc_num INTEGER NOT NULL, ordinal INTEGER, start INTEGER, "end" INTEGER,
-    section TEXT NOT NULL, body TEXT NOT NULL, tokens TEXT NOT NULL, text_hash TEXT NOT NULL
+    section TEXT NOT NULL, body TEXT NOT NULL, tokens TEXT NOT NULL, text_hash TEXT NOT NULL,
+    page INTEGER, ocr INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX passages_doc ON passages(doc_num);
 """
@@ -127,9 +128,9 @@ def write(index_dir: Path, seq: int, data: SegmentInput) -> dict:
         for i, d in enumerate(data.docs):
             for p in d.passages:
                 out.append((row, i, p.ordinal, p.start, p.end, json.dumps(p.section, ensure_ascii=False), p.body,
-                            " ".join(data.tokens[row]), data.hashes[row]))
+                            " ".join(data.tokens[row]), data.hashes[row], p.page, int(p.ocr)))
                 row += 1
-        con.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?)", out)
+        con.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?,?)", out)
         con.commit()
     finally:
         con.close()
@@ -155,10 +156,11 @@ def read_docs(seg_dir: Path, doc_nums: set[int] | None = None) -> tuple[list[Doc
                 docs[num] = Document(doc_id, source, text, DocMeta(**json.loads(meta)))
         tokens: list[list[str]] = []
         hashes: list[str] = []
-        for _row, num, ordinal, start, end, section, body, toks, h in con.execute("SELECT * FROM passages ORDER BY row"):
+        for _row, num, ordinal, start, end, section, body, toks, h, page, ocr in con.execute(
+                "SELECT * FROM passages ORDER BY row"):
             d = docs.get(num)
             if d is not None:
-                d.passages.append(Passage(d.doc_id, ordinal, start, end, json.loads(section), body))
+                d.passages.append(Passage(d.doc_id, ordinal, start, end, json.loads(section), body, page, bool(ocr)))
                 tokens.append(toks.split(" ") if toks else [])
                 hashes.append(h)
         return list(docs.values()), tokens, hashes
@@ -184,13 +186,3 @@ def verify(seg_dir: Path, entry: dict, full: bool) -> str | None:
         if (full or not mtime or st.st_mtime_ns != mtime[0]) and layout.file_sha256(p) != sha:
             return f"{p} does not match its recorded checksum (corrupt)"
     return None
-
-
-def read_passage_rows(con: sqlite3.Connection, rows: list[int]) -> dict[int, tuple]:
-    out = {}
-    for i in range(0, len(rows), 500):
-        chunk = rows[i : i + 500]
-        q = f'SELECT row, doc_num, ordinal, start, "end", section, body FROM passages WHERE row IN ({",".join("?" * len(chunk))})'
-        for r in con.execute(q, chunk):
-            out[r[0]] = r
-    return out

@@ -48,6 +48,7 @@ def _read_settings(args) -> Settings:
         milvus_uri=getattr(args, "milvus_uri", None),
         ray_address=getattr(args, "ray", None),
         vectors=getattr(args, "vectors", None),
+        ocr=False if getattr(args, "no_ocr", False) else None,
     )
 
 
@@ -210,6 +211,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="embed new passages on a Ray cluster (ray://host:10001 or auto); without ADDRESS a local Ray")
+    b.add_argument("--no-ocr", action="store_true", help="do not OCR scanned PDF pages or pictures in .docx (they are skipped)")
     b.set_defaults(func=cmd_build)
 
     a = sub.add_parser("ask", help="ask a question")
@@ -230,6 +232,7 @@ def parser() -> argparse.ArgumentParser:
     vectors(ad)
     ad.add_argument("paths", nargs="+")
     ad.add_argument("--quiet", action="store_true")
+    ad.add_argument("--no-ocr", action="store_true", help="do not OCR scanned PDF pages or pictures in .docx (they are skipped)")
     ad.set_defaults(func=cmd_add)
 
     rm = sub.add_parser("remove", help="take documents out of the folder and the index")
@@ -237,6 +240,7 @@ def parser() -> argparse.ArgumentParser:
     vectors(rm)
     rm.add_argument("sources", nargs="+", help="file names relative to the documents folder")
     rm.add_argument("--quiet", action="store_true")
+    rm.add_argument("--no-ocr", action="store_true", help="the rebuild after removing does not OCR (as build --no-ocr)")
     rm.set_defaults(func=cmd_remove)
 
     st = sub.add_parser("status", help="what the index holds and what is not indexed yet")

@@ -69,6 +69,7 @@ class Settings:
     milvus_collection: str = "policyqa"
     ray_address: str | None = None  # None: embed here; "local": a local Ray; else a Ray cluster's address
     milvus_token: str | None = field(default=None, repr=False)  # token or user:password, from the environment only
+    ocr: bool = True  # read scanned PDF pages and pictures in .docx by OCR (policyqa build|add --no-ocr: off)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:

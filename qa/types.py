@@ -28,6 +28,8 @@ class Hit:
     answer_start: int | None = None  # document offsets of the answer
     answer_end: int | None = None
     answer_span: str | None = None  # exact phrase for 多少/几/何时/哪家 questions
+    page: int | None = None  # page the passage starts on (PDF, OFD)
+    ocr: bool = False  # its text (some of it) was read by OCR: check it against the page
 
     def to_json(self) -> dict:
         return {
@@ -35,7 +37,7 @@ class Hit:
             "doc_id": self.doc_id, "title": self.title, "city": self.city, "year": self.year,
             "doc_type": self.doc_type, "section": self.section, "start": self.start, "end": self.end,
             "answer": self.answer, "answer_start": self.answer_start, "answer_end": self.answer_end,
-            "answer_span": self.answer_span,
+            "answer_span": self.answer_span, "page": self.page, "ocr": self.ocr,
         }
 
     @property
@@ -47,7 +49,9 @@ class Hit:
     def citation(self) -> str:
         parts = self.section.split(" > ")
         section = " > ".join(parts[1:]) if len(parts) > 1 else "正文开头"
-        return f"《{self.title}》 · {self.place} · {section} · 第{self.start}–{self.end}字"
+        where = f" · 第{self.page}页" if self.page is not None else ""
+        mark = " · OCR" if self.ocr else ""
+        return f"《{self.title}》 · {self.place} · {section}{where} · 第{self.start}–{self.end}字{mark}"
 
 
 @dataclass

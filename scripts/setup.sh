@@ -9,6 +9,20 @@ PYTHON=${PYTHON:-python3}
 DEV=0
 [ "${1:-}" = "--dev" ] && DEV=1
 
+# Debian packages: install what is missing (as root, or through sudo)
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+    || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
+}
+# LibreOffice (writer, no GUI; ~260 MB) converts .doc/.wps; libgl1/libglib2.0-0 are what OpenCV
+# (inside rapidocr-onnxruntime, the OCR) loads. Without them .doc/.wps/scans are skipped with the reason.
+apt_install libreoffice-writer-nogui libgl1 libglib2.0-0 \
+  || echo "warning: could not install libreoffice-writer-nogui libgl1 libglib2.0-0; .doc/.wps files and OCR will be skipped" >&2
+
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 PIP=".venv/bin/python -m pip"
 $PIP install -q --disable-pip-version-check --upgrade pip
@@ -24,6 +38,8 @@ if [ "$DEV" = 1 ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get install -y -q chromium fonts-wqy-zenhei >/dev/null 2>&1 || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium fonts-wqy-zenhei >/dev/null; }
   fi
+  # bench/bench_ocr.py compares the OCR with tesseract when it is there (the app does not use it)
+  if [ "${POLICYQA_BENCH_TESSERACT:-0}" = 1 ]; then apt_install tesseract-ocr tesseract-ocr-chi-sim; fi
 else
   $PIP install -q --disable-pip-version-check -e .
 fi
