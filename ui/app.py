@@ -22,9 +22,12 @@ from __future__ import annotations
 import html
 import logging
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
+import uvicorn
+from fastapi import FastAPI
 
 from policyqa.config import MAX_QUESTION_CHARS, Settings
 from policyqa.corpus.loaders import SUPPORTED
@@ -33,7 +36,9 @@ from policyqa.index.builder import BuildLocked, EmptyCorpus, build
 from policyqa.index.layout import IndexMismatch, IndexMissing
 from policyqa.index.status import format_status, gather
 from policyqa.index.update import UpdateError, remove_sources
-from policyqa.qa.search import Filters, QuestionError, Searcher
+from policyqa.qa.search import MODES, Filters, QuestionError, Searcher
+from policyqa.ui.api import create_api
+from policyqa.ui.links import DEFAULT_MODE, DEFAULT_TOP_K, SearchParams, from_share_query
 from policyqa.ui.render import PLACEHOLDER, index_error, render_answer, render_error, status_html, upload_report
 from policyqa.ui.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, add_uploads, check_uploads
 
@@ -49,6 +54,12 @@ EXAMPLES = [
     "大冶市下一步如何强化科技人才支撑",
 ]
 MODE_CHOICES = [("混合检索（推荐）", "hybrid"), ("语义向量", "dense"), ("关键词 BM25", "bm25")]
+UI_MAX_TOP_K = 20
+# after each search: put it in the address bar, so the page's URL is a link to it (no reload, no history entry)
+WRITE_ADDRESS_BAR = """(query) => {
+  if (typeof query === "string") history.replaceState(history.state, "", location.pathname + (query ? "?" + query : ""));
+  return [];
+}"""
 DOC_HEADERS = ["文件", "标题", "城市", "年份", "类型", "段落数"]
 CSS = (Path(__file__).parent / "style.css").read_text(encoding="utf-8")
 
@@ -103,28 +114,63 @@ class PolicyQABlocks(gr.Blocks):
         return super().launch(*args, **kwargs)
 
 
+def _choice(value: str | None, choices: list[str]) -> str | None:
+    """The dropdown choice a link's city means: itself, or the one it abbreviates (岳阳 → 岳阳市)."""
+    if not value:
+        return None
+    if value in choices:
+        return value
+    return next((c for c in choices if c != ALL and c.startswith(value)), None)
+
+
 def build_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
     """The Gradio app over the index in `settings.index_dir` (raises IndexMissing without one)."""
     searcher = searcher or searcher_for(settings)
     cities, years, types = filter_choices(searcher)
 
-    def on_search(question, city, year, doc_type, mode, top_k):
+    def search(params: SearchParams) -> tuple[str, str]:
+        """The results panel and the share query (for the address bar) of one search."""
         try:
-            question = (question or "").strip()
-            filters = Filters(
-                city=None if city in (None, "", ALL) else city,
-                year=None if year in (None, "", ALL) else int(year),
-                doc_type=None if doc_type in (None, "", ALL) else doc_type,
-            )
-            answer = searcher.ask(question, top_k=int(top_k or 5), mode=mode or "hybrid", filters=filters)
-            return render_answer(answer, searcher.index.docs)
+            filters = Filters(city=params.city, year=params.year, doc_type=params.doc_type)
+            answer = searcher.ask(params.question, top_k=params.top_k, mode=params.mode, filters=filters)
+            return render_answer(answer, searcher.index.docs, params), params.share_query()
         except QuestionError as e:
-            return render_error(str(e))
+            return render_error(str(e)), ""
         except (IndexMissing, IndexMismatch) as e:
-            return render_error(f"索引不可用：{e}")
+            return render_error(f"索引不可用：{e}"), ""
         except Exception as e:
             log.exception("search failed")
-            return render_error(f"检索出错（{type(e).__name__}: {e}）。请重试；若问题持续，请查看服务器日志。")
+            return render_error(f"检索出错（{type(e).__name__}: {e}）。请重试；若问题持续，请查看服务器日志。"), ""
+
+    def on_search(question, city, year, doc_type, mode, top_k):
+        return search(SearchParams(
+            question=(question or "").strip(),
+            city=None if city in (None, "", ALL) else city,
+            year=None if year in (None, "", ALL) else int(year),
+            doc_type=None if doc_type in (None, "", ALL) else doc_type,
+            mode=mode or DEFAULT_MODE,
+            top_k=int(top_k or DEFAULT_TOP_K),
+        ))
+
+    def on_load(request: gr.Request):
+        """Fill the page; with a shared link (?q=…&city=…&year=…&mode=…), show and run that search."""
+        params = from_share_query(request.query_params if request is not None else {})
+        if params is None:
+            return (*refresh(), gr.update(), gr.update(), gr.update(), gr.update())
+        c, y, t = filter_choices(searcher)
+        city, unknown = _choice(params.city, c), []
+        if params.city and city is None:
+            unknown.append(f"城市“{params.city}”")
+        if params.year and str(params.year) not in y:
+            unknown.append(f"年份“{params.year}”")
+        if params.doc_type and params.doc_type not in t:
+            unknown.append(f"文档类型“{params.doc_type}”")
+        params = replace(params, city=city, top_k=min(params.top_k, UI_MAX_TOP_K))
+        shown = (*refresh(city or ALL, str(params.year or ALL), params.doc_type or ALL),
+                 params.question, params.mode if params.mode in MODES else gr.update(), params.top_k)
+        if unknown:  # say so rather than run a different search than the link describes
+            return (*shown, render_error(f"链接中的筛选条件在索引中没有：{'、'.join(unknown)}。请在下拉列表中选择后再搜索。"))
+        return (*shown, search(params)[0])
 
     def _status() -> tuple[str, str]:
         st = gather(settings)
@@ -206,9 +252,10 @@ def build_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks
                     type_dd = gr.Dropdown(types, value=ALL, label="文档类型", elem_id="filter-type")
                 with gr.Accordion("高级选项", open=False, elem_id="advanced"), gr.Row():
                     mode = gr.Radio(MODE_CHOICES, value="hybrid", label="检索方式", elem_id="mode")
-                    top_k = gr.Slider(1, 20, value=5, step=1, label="返回段落数（top-k）", elem_id="top-k")
+                    top_k = gr.Slider(1, UI_MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="返回段落数（top-k）", elem_id="top-k")
                 gr.Examples(EXAMPLES, inputs=[question], label="示例问题（点击填入）", elem_id="examples")
                 results = gr.HTML(PLACEHOLDER, elem_id="results", js_on_load=None)
+                share = gr.Textbox("", visible=False, elem_id="share-query")  # this search as ?q=…, for the address bar
             with gr.Tab("文档管理", id="docs-tab"):
                 gr.Markdown("### 已索引的文档")
                 table = gr.Dataframe(doc_rows(searcher), headers=DOC_HEADERS, interactive=False, wrap=True,
@@ -236,18 +283,31 @@ def build_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks
 
         filters = [city_dd, year_dd, type_dd]
         refreshed = [city_dd, year_dd, type_dd, table, remove_dd, status_panel, status_raw]
-        gr.on([question.submit, search_btn.click], on_search, inputs=[question, *filters, mode, top_k], outputs=results,
-              concurrency_limit=4, show_progress="minimal")
+        gr.on([question.submit, search_btn.click], on_search, inputs=[question, *filters, mode, top_k],
+              outputs=[results, share], concurrency_limit=4, show_progress="minimal", api_visibility="private",
+              ).then(None, inputs=[share], js=WRITE_ADDRESS_BAR)
         upload_btn.click(on_upload, inputs=[upload, *filters], outputs=[upload_result, upload, *refreshed],
-                         concurrency_limit=1, concurrency_id="index-write", show_progress_on=[upload_result])
+                         concurrency_limit=1, concurrency_id="index-write", show_progress_on=[upload_result],
+                         api_visibility="private")
         remove_btn.click(on_remove, inputs=[remove_dd, *filters], outputs=[remove_result, *refreshed],
-                         concurrency_limit=1, concurrency_id="index-write", show_progress_on=[remove_result])
-        demo.load(refresh, inputs=filters, outputs=refreshed, show_progress="hidden")
+                         concurrency_limit=1, concurrency_id="index-write", show_progress_on=[remove_result],
+                         api_visibility="private")
+        demo.load(on_load, inputs=None, outputs=[*refreshed, question, mode, top_k, results], show_progress="hidden",
+                  api_visibility="private")
     return demo
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, build_if_missing: bool = False) -> None:
-    """Load the index and model once and serve the UI on host:port until interrupted."""
+def create_app(settings: Settings, searcher: Searcher | None = None, allow_writes: bool = False) -> FastAPI:
+    """What `policyqa serve` serves: the JSON API under /api (docs at /docs) and the UI at /."""
+    searcher = searcher or searcher_for(settings)
+    app = create_api(settings, searcher, allow_writes=allow_writes)
+    return gr.mount_gradio_app(app, build_app(settings, searcher), path="/", css=CSS, max_file_size=MAX_UPLOAD_BYTES,
+                               show_error=False, footer_links=["gradio", "settings"])
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, build_if_missing: bool = False,
+          allow_writes: bool = False) -> None:
+    """Load the index and model once and serve the UI and the API on host:port until interrupted."""
     if layout.current(settings.index_dir) is None:
         if not build_if_missing:
             raise IndexMissing(
@@ -258,6 +318,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, build_i
         print(build(settings, progress=True).summary())
     searcher = searcher_for(settings)
     searcher.ask("科技创新", top_k=1)  # warm up the model and the tokenizer before the first visitor
-    app = build_app(settings, searcher)
-    print(f"policyqa UI on http://{host}:{port} (index {settings.index_dir}, {len(searcher.index.docs)} documents)")
-    app.launch(server_name=host, server_port=port, show_error=False, footer_links=["gradio", "settings"])
+    app = create_app(settings, searcher, allow_writes=allow_writes)
+    print(f"policyqa UI on http://{host}:{port}/ , API docs on http://{host}:{port}/docs "
+          f"(index {settings.index_dir}, {len(searcher.index.docs)} documents; "
+          f"writes through the API {'allowed' if allow_writes else 'off (--allow-writes turns them on)'})", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -18,6 +18,7 @@ from policyqa.index.lexical import tokenize
 from policyqa.index.status import IndexStatus
 from policyqa.index.update import UpdateError
 from policyqa.qa.types import Answer, Hit
+from policyqa.ui.links import SearchParams
 
 DOC_VIEW_MAX_CHARS = 100_000  # longer documents: the 原文 view shows this much around the passage
 
@@ -137,8 +138,17 @@ def render_error(message: str) -> str:
     return _results(f'<div class="error-msg">{_e(message)}</div>')
 
 
-def render_answer(answer: Answer, docs: dict | None = None) -> str:
-    """The whole results panel for one answer: notes, no-answer notice, groups or plain cards."""
+def render_links(params: SearchParams) -> str:
+    """A link to this search (the page's own address) and its export; both relative, so they
+    keep working when the app is served under a path prefix behind a proxy."""
+    share, api = _e(params.share_query(), quote=True), _e(params.api_query(), quote=True)
+    return (f'<div class="result-links"><a class="share-link" href="?{share}">本次检索的链接</a>'
+            f'<a class="export-csv" href="api/ask.csv?{api}" download="policyqa-results.csv">导出 CSV</a></div>')
+
+
+def render_answer(answer: Answer, docs: dict | None = None, params: SearchParams | None = None) -> str:
+    """The whole results panel for one answer: notes, no-answer notice, groups or plain cards;
+    with `params`, links to share and export this search."""
     docs = docs or {}
     terms = query_terms(answer.question)
     text_of = lambda h: docs[h.doc_id].text if h.doc_id in docs else None
@@ -149,6 +159,8 @@ def render_answer(answer: Answer, docs: dict | None = None) -> str:
     if not answer.hits:
         out.append('<div class="no-answer">未找到相关内容：没有符合条件的段落。可以放宽筛选条件或换一种问法。</div>')
         return _results("".join(out), answer.question)
+    if params is not None:
+        out.append(render_links(params))
     if nearest:
         out.append('<div class="no-answer">未找到相关内容。以下是最接近的段落，仅供参考：</div>')
     if answer.groups:

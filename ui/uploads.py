@@ -28,6 +28,12 @@ class UploadOutcome:
     removed: list[str] = field(default_factory=list)  # unreadable files this upload put in, taken out again
 
 
+def too_large(size: int | None, max_bytes: int = MAX_UPLOAD_BYTES) -> str:
+    """The reason for a file over the limit (size None: not read to the end, so unknown)."""
+    got = f"{size / 1024 / 1024:.1f} MB" if size is not None else f"超过 {max_bytes // 1024 // 1024} MB"
+    return f"文件过大（{got}），单个文件上限 {max_bytes // 1024 // 1024} MB"
+
+
 def check_uploads(paths: list[Path], max_bytes: int = MAX_UPLOAD_BYTES) -> tuple[list[Path], list[tuple[str, str]]]:
     """Files fit to add, and (name, Chinese reason) for the rest."""
     ok, rejected = [], []
@@ -37,8 +43,7 @@ def check_uploads(paths: list[Path], max_bytes: int = MAX_UPLOAD_BYTES) -> tuple
         elif not p.is_file():
             rejected.append((p.name, "上传的文件不存在（可能已过期），请重新上传"))
         elif p.stat().st_size > max_bytes:
-            size_mb = p.stat().st_size / 1024 / 1024
-            rejected.append((p.name, f"文件过大（{size_mb:.1f} MB），单个文件上限 {max_bytes // 1024 // 1024} MB"))
+            rejected.append((p.name, too_large(p.stat().st_size, max_bytes)))
         elif p.stat().st_size == 0:
             rejected.append((p.name, "文件为空"))
         else:
