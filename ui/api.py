@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from policyqa.config import Settings
@@ -37,7 +37,9 @@ WRITES_OFF = "writes are off on this server; start it with: policyqa serve --all
 
 
 class AskRequest(BaseModel):
-    """One question; the same fields as `policyqa ask`'s flags."""
+    """One question; the same fields as `policyqa ask`'s flags (an unknown field is an error, not ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     question: str = Field(description="the question; over 1,000 characters it is truncated, with a note")
     top_k: int = Field(DEFAULT_TOP_K, ge=1, le=MAX_TOP_K, description="passages returned")

@@ -13,6 +13,8 @@ Stable hooks for tests and styling:
       details.doc-toggle > summary (原文) > .doc-view > mark.doc-passage
   .city-group[data-city] > .city-group-head  grouped view for 哪些城市 questions
   .notes, .no-answer, .nearest, .error-msg
+  .result-links > a.share-link (this search as a link), a.export-csv (its rows as CSV, from /api/ask.csv)
+  #share-query (hidden)                      the last search as ?q=…; written into the address bar
   #upload, #upload-btn, #upload-result (.upload-ok, .upload-skipped), #doc-table,
   #remove-source, #remove-btn, #remove-result, #index-status
 """
@@ -157,7 +159,10 @@ def build_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks
         params = from_share_query(request.query_params if request is not None else {})
         if params is None:
             return (*refresh(), gr.update(), gr.update(), gr.update(), gr.update())
-        c, y, t = filter_choices(searcher)
+        try:
+            c, y, t = filter_choices(searcher)
+        except Exception as e:  # no usable index: the panels say so (refresh), the results too
+            return (*refresh(), params.question, gr.update(), gr.update(), render_error(index_error(e)))
         city, unknown = _choice(params.city, c), []
         if params.city and city is None:
             unknown.append(f"城市“{params.city}”")

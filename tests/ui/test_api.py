@@ -119,6 +119,7 @@ def test_bad_requests_get_one_line_json_errors(server):
     assert "top_k" in _one_line_error(client.get("/api/ask", params={"question": "科技", "top_k": 0}), 422)
     assert "year" in _one_line_error(client.get("/api/ask", params={"question": "科技", "year": "去年"}), 422)
     _one_line_error(client.post("/api/ask", content=b"{not json", headers={"content-type": "application/json"}), 422)
+    assert "topk" in _one_line_error(client.post("/api/ask", json={"question": "科技", "topk": 3}), 422)  # a typo is not ignored
     assert "doc_id" in _one_line_error(client.get("/api/documents/no-such-doc"), 404)
     _one_line_error(client.get("/api/no-such-route"), 404)
 
