@@ -18,6 +18,7 @@ set (the lowest such, on ties) is picked. Each prints one Markdown table; the RE
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -128,7 +129,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="first N questions only")
     ap.add_argument("--only", help="fusion variants to run, by name, separated by ';' (default: all)")
     args = ap.parse_args()
-    base = Settings()
+    base = Settings.from_env(os.environ)
     if args.squad:
         path = Path(args.squad)
         work = REPO / "var" / "eval-squad" / path.stem  # the index `policyqa eval --squad` built, reused
