@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -47,6 +48,56 @@ class AskRequest(BaseModel):
     city: str | None = Field(None, description="only documents about this city or county, e.g. 岳阳")
     year: int | None = Field(None, description="only documents of this year")
     doc_type: str | None = Field(None, description="e.g. 工作要点, 工作方案, 提案答复, 新闻报道, 进展汇报")
+
+
+# The shapes below document the responses in /docs and /openapi.json only: the routes return
+# Answer.to_json() unchanged (response_model=None), and tests/ui/test_api.py checks that the
+# fields named here are the fields a real answer has, so the two cannot drift apart unnoticed.
+class HitDoc(BaseModel):
+    rank: int
+    score: float = Field(description="fused score (higher is more relevant); not comparable across modes")
+    text: str = Field(description="the passage: exactly the document's text from start to end")
+    source: str = Field(description="the file, relative to the documents folder")
+    doc_id: str
+    title: str
+    city: str | None
+    year: int | None
+    doc_type: str
+    section: str = Field(description="heading path, joined by ' > '")
+    start: int = Field(description="character offset of the passage in the document's text (GET /api/documents/{doc_id})")
+    end: int
+    answer: str | None = Field(description="the answering sentence")
+    answer_start: int | None
+    answer_end: int | None
+    answer_span: str | None = Field(description="the exact phrase for 多少/几/何时/文号/哪家 questions")
+
+
+class GroupDoc(BaseModel):
+    city: str
+    results: list[int] = Field(description="ranks of the passages that support this place, best first")
+
+
+class AnswerDoc(BaseModel):
+    question: str = Field(description="as asked (truncated at 1,000 characters, with a note)")
+    results: list[HitDoc]
+    found: bool = Field(description="false: 未找到相关内容; results are then the nearest passages")
+    mode: str
+    notes: list[str] = Field(description="filters and boosts read from the question, and why nothing was found")
+    groups: list[GroupDoc] | None = Field(None, description="only for 哪些城市 questions: the places, in order")
+
+
+class ErrorDoc(BaseModel):
+    error: str = Field(description="one line: what was wrong and how to ask instead")
+
+
+ERRORS = {code: {"model": ErrorDoc, "description": why} for code, why in [
+    (400, "a question that cannot be asked (empty, unknown mode) or a file that cannot be added"),
+    (403, "a write while the server runs without --allow-writes"),
+    (404, "no such document or route"),
+    (409, "another index build is running, or the last document"),
+    (422, "a parameter missing, mistyped, out of range or unknown"),
+    (503, "no usable index"),
+]}
 
 
 def _one_line(text: str) -> str:
@@ -123,7 +174,7 @@ def _save(upload: UploadFile, dest: Path, max_bytes: int) -> int:
 
 def create_api(settings: Settings, searcher: Searcher, allow_writes: bool = False) -> FastAPI:
     """The FastAPI app with the /api routes (the UI is mounted onto it by `ui.app.create_app`)."""
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc from local files: no CDN, so they work on an offline intranet
         title="policyqa API",
         summary="Semantic search and extractive question answering over Chinese policy documents",
         description="Answers are exactly the objects `policyqa ask --json` prints. Errors are "
@@ -137,29 +188,33 @@ def create_api(settings: Settings, searcher: Searcher, allow_writes: bool = Fals
         return searcher.ask(p.question, top_k=p.top_k, mode=p.mode,
                             filters=Filters(city=p.city or None, year=p.year, doc_type=p.doc_type or None))
 
-    @app.get("/api/ask", tags=["search"], summary="Ask a question (query parameters)")
+    answer_doc = {200: {"model": AnswerDoc, "description": "the object `policyqa ask --json` prints"}}
+
+    @app.get("/api/ask", tags=["search"], summary="Ask a question (query parameters)", response_model=None,
+             responses={**answer_doc, **ERRORS})
     def ask_get(p: Annotated[AskRequest, Query()]) -> dict:
         """The object `policyqa ask --json` prints: `question`, `results`, `found`, `mode`, `notes`, and `groups` for 哪些城市 questions."""
         return ask(p).to_json()
 
-    @app.post("/api/ask", tags=["search"], summary="Ask a question (JSON body)")
+    @app.post("/api/ask", tags=["search"], summary="Ask a question (JSON body)", response_model=None,
+              responses={**answer_doc, **ERRORS})
     def ask_post(p: AskRequest) -> dict:
         """As GET /api/ask, with the parameters as a JSON object."""
         return ask(p).to_json()
 
     @app.get("/api/ask.csv", tags=["search"], summary="The results as CSV",
-             response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+             response_class=Response, responses={200: {"content": {"text/csv": {}}}, **ERRORS})
     def ask_csv(p: Annotated[AskRequest, Query()]) -> Response:
         """One row per passage, or per place for 哪些城市 questions (UTF-8 with BOM)."""
         return Response(answer_csv(ask(p)), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="policyqa-results.csv"'})
 
-    @app.get("/api/documents", tags=["documents"], summary="The indexed documents")
+    @app.get("/api/documents", tags=["documents"], summary="The indexed documents", responses=ERRORS)
     def documents() -> dict:
         docs = sorted(searcher.index.docs.values(), key=lambda d: d.source)
         return {"documents": [_doc_meta(d) for d in docs]}
 
-    @app.get("/api/documents/{doc_id}", tags=["documents"], summary="One document: metadata, full text, passages")
+    @app.get("/api/documents/{doc_id}", tags=["documents"], summary="One document: metadata, full text, passages", responses=ERRORS)
     def document(doc_id: str) -> dict:
         """`text` is the extracted text that every `start`/`end` offset of an answer refers to."""
         doc = searcher.index.docs.get(doc_id)
@@ -168,12 +223,12 @@ def create_api(settings: Settings, searcher: Searcher, allow_writes: bool = Fals
         passages = [{"ordinal": p.ordinal, "start": p.start, "end": p.end, "section": p.section_path} for p in doc.passages]
         return {**_doc_meta(doc), "text": doc.text, "passage_list": passages}
 
-    @app.get("/api/status", tags=["documents"], summary="What the index holds and what is not indexed yet")
+    @app.get("/api/status", tags=["documents"], summary="What the index holds and what is not indexed yet", responses=ERRORS)
     def status() -> dict:
         """The record `policyqa status` prints."""
         return gather(settings).to_json()
 
-    @app.post("/api/documents", tags=["documents"], summary="Upload documents and index them (--allow-writes)")
+    @app.post("/api/documents", tags=["documents"], summary="Upload documents and index them (--allow-writes)", responses=ERRORS)
     def upload(files: Annotated[list[UploadFile], File(description="one or more .txt .docx .pdf .html .md files")]) -> dict:
         """Copies the files into the documents folder and brings the index up to date, as `policyqa add`."""
         if not allow_writes:
@@ -205,7 +260,7 @@ def create_api(settings: Settings, searcher: Searcher, allow_writes: bool = Fals
             "documents": r.documents, "passages": r.passages,
         }
 
-    @app.delete("/api/documents/{source:path}", tags=["documents"], summary="Remove a document (--allow-writes)")
+    @app.delete("/api/documents/{source:path}", tags=["documents"], summary="Remove a document (--allow-writes)", responses=ERRORS)
     def delete(source: str) -> dict:
         """Moves the file to the documents folder's .removed/ (nothing is deleted) and rebuilds, as `policyqa remove`."""
         if not allow_writes:

@@ -211,6 +211,16 @@ def test_upload_and_delete_with_allow_writes(writable, tmp_path):
     assert new.name not in sources
 
 
+def test_an_uploaded_name_cannot_leave_the_documents_folder(writable):
+    client, settings, root = writable
+    text = "逃逸县2025年科技工作要点\n一、建设量子通信实验室。\n".encode()
+    r = client.post("/api/documents", files={"files": ("../../逃逸县-要点.txt", text, "text/plain")})
+    assert r.status_code == 200, r.text
+    assert r.json()["added"] == ["逃逸县-要点.txt"] and (settings.corpus_dir / "逃逸县-要点.txt").is_file()
+    assert not list(root.parent.glob("逃逸县*")) and not list(root.glob("逃逸县*"))
+    assert client.delete("/api/documents/逃逸县-要点.txt").status_code == 200
+
+
 @pytest.mark.parametrize("source", ["..%2Foutside.txt", "%2E%2E%2Foutside.txt", "..%2F..%2F..%2Fetc%2Fpasswd",
                                     "%2Fetc%2Fpasswd", "..%5Coutside.txt", ".removed"])
 def test_path_traversal_in_delete_is_refused(writable, source):

@@ -303,6 +303,24 @@ def test_export_csv_holds_the_places_shown(page):
     shot(page, "11-export")
 
 
+def test_api_docs_page_works_offline(browser, server):
+    """/docs is the OpenAPI page, served from local files (this browser reaches no CDN)."""
+    from playwright.sync_api import expect
+
+    url, _ = server
+    ctx = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    ctx.set_default_timeout(TIMEOUT)
+    try:
+        pg = ctx.new_page()
+        pg.goto(url + "docs")
+        expect(pg.locator(".swagger-ui .title").first).to_contain_text("policyqa API")
+        expect(pg.locator(".opblock-summary-path", has_text="/api/ask").first).to_be_visible()
+        expect(pg.locator(".opblock-summary-path", has_text="/api/documents/{doc_id}").first).to_be_visible()
+        shot(pg, "12-api-docs")
+    finally:
+        ctx.close()
+
+
 def test_upload_then_search(page, server, tmp_path):
     """Last: it changes the index. A new document is searchable as soon as the upload finishes."""
     from playwright.sync_api import expect
