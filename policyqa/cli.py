@@ -127,10 +127,13 @@ def cmd_eval(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from policyqa.ui.app import serve
+    from policyqa.ui.app import PortInUse, serve
 
-    serve(_settings(args), host=args.host, port=args.port, build_if_missing=args.build_if_missing,
-          allow_writes=args.allow_writes)
+    try:
+        serve(_settings(args), host=args.host, port=args.port, build_if_missing=args.build_if_missing,
+              allow_writes=args.allow_writes)
+    except PortInUse as e:
+        raise CliError(str(e)) from None
     return 0
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import html
 import logging
+import socket
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -310,9 +311,25 @@ def create_app(settings: Settings, searcher: Searcher | None = None, allow_write
                                show_error=False, footer_links=["gradio", "settings"])
 
 
+class PortInUse(Exception):
+    """The address to serve on is taken (another server, or this one already running)."""
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail before the model loads, with the fix, rather than after it with uvicorn's log line."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as e:
+        why = (e.strerror or str(e)).split(" (")[0]
+        raise PortInUse(f"cannot listen on {host}:{port}: {why}; "
+                        f"stop the server using it or choose another port: policyqa serve --port {port + 1}") from None
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, build_if_missing: bool = False,
           allow_writes: bool = False) -> None:
     """Load the index and model once and serve the UI and the API on host:port until interrupted."""
+    _check_port(host, port)
     if layout.current(settings.index_dir) is None:
         if not build_if_missing:
             raise IndexMissing(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from policyqa.config import Settings
 from policyqa.qa.types import Answer, Group, Hit
 from policyqa.ui.api import AnswerDoc, GroupDoc, HitDoc, create_api
@@ -26,3 +28,18 @@ def test_every_documented_error_is_the_one_line_shape():
                     ref = resp["content"]["application/json"]["schema"]["$ref"]
                     assert ref.endswith("/ErrorDoc"), (method, path, code, ref)
             assert "422" in op["responses"], (method, path)
+
+
+@pytest.mark.slow  # no model, but the subprocess imports Gradio: ~10 s on two shared cores
+def test_serve_on_a_busy_port_fails_at_once_in_one_line(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        r = subprocess.run([str(Path(sys.executable).parent / "policyqa"), "serve", "--port", str(port),
+                            "--index", str(tmp_path / "none")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"127.0.0.1:{port}" in r.stderr and "--port" in r.stderr
