@@ -1,7 +1,13 @@
-"""What the index holds, and what in the documents folder it does not hold yet."""
+"""What the index holds, and what in the documents folder it does not hold yet.
+
+Gathered once into an `IndexStatus`, then shown three ways from that one record: as text by
+`policyqa status` (`format_status`), as the web UI's 索引状态 panel (`ui/render.status_html`)
+and as JSON by `GET /api/status`; the three cannot disagree about what they count.
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from policyqa.config import Settings
@@ -9,82 +15,165 @@ from policyqa.corpus.paths import shown
 from policyqa.corpus.reader import scan
 from policyqa.index import layout, segment
 
+# what each of a segment's files is, and whether a serving process holds it in memory
+PARTS = {
+    "vectors (memory-mapped)": ("vectors.npy", "ann.faiss"),
+    "postings (in memory)": ("post_ptr.npy", "post_row.npy", "post_tf.npy", "lengths.npy", "terms.json"),
+    "row arrays (in memory)": ("doc_of.npy",),
+    "texts (on disk)": ("store.sqlite",),
+}
+
+
+@dataclass
+class SegmentStatus:
+    name: str
+    rows: int
+    live: int
+    vectors: str  # flat | hnsw | ivf-sq8
+    parts: dict[str, int]  # PARTS key → bytes
+
+    @property
+    def tombstoned(self) -> int:
+        return self.rows - self.live
+
+
+@dataclass
+class IndexStatus:
+    index_dir: str
+    corpus_dir: str
+    built: bool  # False: no index yet (or one this version cannot read: see `problem`)
+    problem: str | None = None  # an index of another format, or a damaged commit: the line that says so
+    generation: str | None = None  # the live commit file
+    documents: int = 0
+    passages: int = 0
+    model: str | None = None
+    model_fingerprint: str | None = None
+    encoder: str | None = None
+    dimension: int | None = None
+    index_type: str | None = None
+    chunker: str | None = None
+    chunker_current: str | None = None  # the chunker this version uses; differs: run policyqa build
+    built_at: str | None = None
+    size_bytes: int = 0
+    segments: list[SegmentStatus] = field(default_factory=list)
+    damaged: list[tuple[str, str]] = field(default_factory=list)  # (segment, what is wrong)
+    rebuild: str = ""  # the command that repairs a damaged part
+    folder_error: str | None = None  # the documents folder could not be scanned
+    files: int | None = None  # supported files in the folder
+    pending: list[str] = field(default_factory=list)  # in the folder, not indexed yet
+    gone: list[str] = field(default_factory=list)  # indexed, no longer in the folder
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (source, reason), files still in the folder
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # same content, indexed once
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        for s, d in zip(self.segments, out["segments"]):
+            d["tombstoned"] = s.tombstoned
+        return out
+
+
+def _segments(manifest: dict) -> list[SegmentStatus]:
+    live: dict[str, int] = {}
+    for d in manifest["documents"].values():
+        live[d["segment"]] = live.get(d["segment"], 0) + d["passages"]
+    out = []
+    for s in manifest["segments"]:
+        size = {name: v[0] for name, v in s["files"].items()}
+        parts = {k: sum(size.get(n, 0) for n in names) for k, names in PARTS.items()}
+        out.append(SegmentStatus(s["name"], s["rows"], live.get(s["name"], 0), s.get("vectors", "flat"), parts))
+    return out
+
+
+def gather(settings: Settings) -> IndexStatus:
+    """Read the live commit, check its segments' sizes (cheap), and scan the documents folder."""
+    index_dir = Path(settings.index_dir)
+    st = IndexStatus(index_dir=str(settings.index_dir), corpus_dir=str(settings.corpus_dir), built=False,
+                     chunker_current=settings.chunking.chunker_id)
+    try:
+        commit = layout.require_current(index_dir)
+        m = commit.manifest()
+    except layout.IndexMissing:
+        return st
+    except layout.IndexMismatch as e:  # the previous format, or a damaged commit or CURRENT
+        st.problem = str(e)
+        return st
+    st.built, st.generation = True, commit.path.name
+    st.documents, st.passages = len(m["documents"]), m["passages"]
+    st.model, st.model_fingerprint, st.dimension = m["model"], m["model_fingerprint"], m["dimension"]
+    st.encoder = m.get("encoder", "fp32")
+    st.index_type, st.chunker, st.built_at = m["index_type"], m["chunker"], m["built_at"]
+    st.size_bytes = layout.size_on_disk(settings.index_dir)
+    st.segments = _segments(m)
+    st.damaged = [(s["name"], p) for s in m["segments"] if (p := segment.verify(index_dir / s["name"], s, full=False))]
+    st.rebuild = layout.rebuild_hint(index_dir)
+    st.duplicates = [(a, b) for a, b in m.get("duplicates", [])]
+    try:
+        entries, unsupported = scan(settings.corpus_dir)
+    except FileNotFoundError as e:
+        st.folder_error = str(e)
+        return st
+    indexed = {d["doc_id"] for d in m["documents"].values()}
+    recorded = {s for s, _ in m.get("skipped", [])}
+    present = {e.source for e in entries}
+    st.files = len(entries)
+    st.pending = [e.source for e in entries if e.doc_id not in indexed and e.source not in recorded]
+    st.gone = [s for s in m["documents"] if s not in present]
+    # skips recorded at build time, for files still in the folder, plus unsupported files found now
+    st.skipped = [(s, r) for s, r in m.get("skipped", []) if s in present]
+    st.skipped += [(s.source, s.reason) for s in unsupported if s.source not in {x for x, _ in st.skipped}]
+    return st
+
 
 def _mb(n: float) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
-def segment_lines(index_dir: Path, manifest: dict) -> list[str]:
-    """One line per segment: rows, live rows, tombstoned rows, bytes per part and whether it is in memory."""
-    live: dict[str, int] = {}
-    for d in manifest["documents"].values():
-        live[d["segment"]] = live.get(d["segment"], 0) + d["passages"]
-    lines = [f"segments:   {len(manifest['segments'])}"]
-    totals = {"vectors (memory-mapped)": 0, "postings (in memory)": 0, "row arrays (in memory)": 0, "texts (on disk)": 0}
-    for s in manifest["segments"]:
-        f = {name: v[0] for name, v in s["files"].items()}
-        parts = {
-            "vectors (memory-mapped)": f.get("vectors.npy", 0),
-            "postings (in memory)": sum(f.get(n, 0) for n in ("post_ptr.npy", "post_row.npy", "post_tf.npy", "lengths.npy",
-                                                              "terms.json")),
-            "row arrays (in memory)": f.get("doc_of.npy", 0),
-            "texts (on disk)": f.get("store.sqlite", 0),
-        }
-        for k, v in parts.items():
-            totals[k] += v
-        dead = s["rows"] - live.get(s["name"], 0)
-        lines.append(f"  {s['name']}: {s['rows']} passages, {live.get(s['name'], 0)} live, {dead} tombstoned; "
-                     + ", ".join(f"{k.split(' ')[0]} {_mb(v)}" for k, v in parts.items()))
+def segment_lines(segments: list[SegmentStatus]) -> list[str]:
+    """One line per segment: rows, live rows, tombstoned rows and bytes per part; then the totals."""
+    lines = [f"segments:   {len(segments)}"]
+    for s in segments:
+        lines.append(f"  {s.name}: {s.rows} passages, {s.live} live, {s.tombstoned} tombstoned ({s.vectors}); "
+                     + ", ".join(f"{k.split(' ')[0]} {_mb(v)}" for k, v in s.parts.items()))
+    totals = {k: sum(s.parts[k] for s in segments) for k in PARTS}
     lines.append("parts:      " + ", ".join(f"{k} {_mb(v)}" for k, v in totals.items()))
     return lines
 
 
-def status(settings: Settings) -> str:
-    index_dir = Path(settings.index_dir)
-    try:
-        commit = layout.require_current(index_dir)
-        m = commit.manifest()
-    except layout.IndexMissing:
-        return f"no index in {settings.index_dir}; build it with: policyqa build --index {settings.index_dir}"
-    except layout.IndexMismatch as e:
-        return f"index:      {e}"
-    damaged = [f"  ! segment {s['name']} is damaged: {p}; rebuild the damaged part with: {layout.rebuild_hint(index_dir)}"
-               for s in m["segments"] if (p := segment.verify(index_dir / s["name"], s, full=False))]
-    indexed = {d["doc_id"] for d in m["documents"].values()}
+def format_status(st: IndexStatus) -> str:
+    """The text `policyqa status` prints (and the UI's 详细状态 shows); a newline in a file name stays on its line."""
+    if st.problem:
+        return shown(f"index:      {st.problem}")
+    if not st.built:
+        return f"no index in {st.index_dir}; build it with: policyqa build --index {st.index_dir}"
     lines = [
-        f"index:      {settings.index_dir} ({commit.path.name})",
-        f"documents:  {len(m['documents'])}",
-        f"passages:   {m['passages']}",
-        f"model:      {m['model']} (weights {m['model_fingerprint']}, {m['dimension']}-d, {m['index_type']}, "
-        f"encoder {m.get('encoder', 'fp32')})",
-        f"chunker:    {m['chunker']}" + ("" if m["chunker"] == settings.chunking.chunker_id else
-                                         f" (this version uses {settings.chunking.chunker_id}: run policyqa build)"),
-        f"built:      {m['built_at']}",
-        f"size:       {layout.size_on_disk(settings.index_dir) / 1e6:.1f} MB on disk",
-        *segment_lines(index_dir, m),
+        f"index:      {st.index_dir} ({st.generation})",
+        f"documents:  {st.documents}",
+        f"passages:   {st.passages}",
+        f"model:      {st.model} (weights {st.model_fingerprint}, {st.dimension}-d, {st.index_type}, encoder {st.encoder})",
+        f"chunker:    {st.chunker}" + ("" if st.chunker == st.chunker_current else
+                                       f" (this version uses {st.chunker_current}: run policyqa build)"),
+        f"built:      {st.built_at}",
+        f"size:       {st.size_bytes / 1e6:.1f} MB on disk",
+        *segment_lines(st.segments),
     ]
-    if damaged:
-        lines.append(f"damaged:    {len(damaged)}")
-        lines += damaged
-    try:
-        entries, unsupported = scan(settings.corpus_dir)
-    except FileNotFoundError as e:
-        return "\n".join(shown(line) for line in lines + [f"folder:     {e}"])
-    pending = [e.source for e in entries if e.doc_id not in indexed and e.source not in {s for s, _ in m["skipped"]}]
-    present = {e.source for e in entries}
-    gone = [s for s in m["documents"] if s not in present]
-    lines.append(f"folder:     {settings.corpus_dir}: {len(entries)} files")
-    lines.append(f"not indexed yet: {len(pending)}" + ("" if not pending else " (run policyqa build)"))
-    lines += [f"  + {s}" for s in pending]
-    if gone:
-        lines.append(f"indexed but no longer in the folder: {len(gone)} (run policyqa build)")
-        lines += [f"  - {s}" for s in gone]
-    # skips recorded at build time, for files still in the folder, plus unsupported files found now
-    skipped = [x for x in m.get("skipped", []) if x[0] in present]
-    skipped += [[s.source, s.reason] for s in unsupported if s.source not in {x for x, _ in skipped}]
-    if skipped:
-        lines.append(f"skipped: {len(skipped)}")
-        lines += [f"  ! {s}: {r}" for s, r in skipped]
-    for a, b in m.get("duplicates", []):
+    if st.damaged:
+        lines.append(f"damaged:    {len(st.damaged)}")
+        lines += [f"  ! segment {name} is damaged: {p}; rebuild the damaged part with: {st.rebuild}" for name, p in st.damaged]
+    if st.folder_error is not None:
+        return "\n".join(shown(line) for line in lines + [f"folder:     {st.folder_error}"])
+    lines.append(f"folder:     {st.corpus_dir}: {st.files} files")
+    lines.append(f"not indexed yet: {len(st.pending)}" + ("" if not st.pending else " (run policyqa build)"))
+    lines += [f"  + {s}" for s in st.pending]
+    if st.gone:
+        lines.append(f"indexed but no longer in the folder: {len(st.gone)} (run policyqa build)")
+        lines += [f"  - {s}" for s in st.gone]
+    if st.skipped:
+        lines.append(f"skipped: {len(st.skipped)}")
+        lines += [f"  ! {s}: {r}" for s, r in st.skipped]
+    for a, b in st.duplicates:
         lines.append(f"duplicate: {a} = {b} (indexed once)")
-    return "\n".join(shown(line) for line in lines)  # a newline in a file name stays on its line
+    return "\n".join(shown(line) for line in lines)
+
+
+def status(settings: Settings) -> str:
+    return format_status(gather(settings))

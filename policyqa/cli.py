@@ -170,9 +170,13 @@ def cmd_eval(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from policyqa.ui.app import serve
+    from policyqa.ui.app import PortInUse, serve
 
-    serve(_settings(args), host=args.host, port=args.port, build_if_missing=args.build_if_missing)
+    try:
+        serve(_settings(args), host=args.host, port=args.port, build_if_missing=args.build_if_missing,
+              allow_writes=args.allow_writes)
+    except PortInUse as e:
+        raise CliError(str(e)) from None
     return 0
 
 
@@ -262,11 +266,13 @@ def parser() -> argparse.ArgumentParser:
     reranker(ev)
     ev.set_defaults(func=cmd_eval)
 
-    sv = sub.add_parser("serve", help="open the web UI")
+    sv = sub.add_parser("serve", help="serve the web UI and the JSON API (/api, docs at /docs)")
     common(sv)
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     sv.add_argument("--port", type=int, default=7860)
     sv.add_argument("--build-if-missing", action="store_true", help="build the index first when there is none")
+    sv.add_argument("--allow-writes", action="store_true",
+                    help="let the HTTP API upload and delete documents (default: off, the API is read-only)")
     reranker(sv)
     sv.set_defaults(func=cmd_serve)
     return p

@@ -8,12 +8,13 @@ submit→results latency is printed and written to test-artifacts/ui-latency.txt
 from __future__ import annotations
 
 import shutil
-import socket
 import statistics
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.ui.serving import served
 
 REPO = Path(__file__).resolve().parents[2]
 SEEDS = REPO / "documents"
@@ -30,18 +31,13 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A built index of the seed documents and the app serving it; yields (url, settings)."""
+    """A built index of the seed documents and the app `policyqa serve` serves (UI and API) over it;
+    yields (url, settings)."""
     from policyqa.config import Settings
     from policyqa.index.builder import build
-    from policyqa.ui.app import build_app
+    from policyqa.ui.app import create_app
 
     root = tmp_path_factory.mktemp("ui")
     corpus = root / "documents"
@@ -50,13 +46,8 @@ def server(tmp_path_factory):
         shutil.copy2(f, corpus / f.name)
     settings = Settings().with_(corpus_dir=corpus, index_dir=root / "index")
     build(settings, progress=False)
-    app = build_app(settings)
-    port = _free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/", settings
-    finally:
-        app.close()
+    with served(create_app(settings)) as url:
+        yield url + "/", settings
 
 
 @pytest.fixture(scope="module")
@@ -239,6 +230,95 @@ def test_latency(page):
     print("\n" + text)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "ui-latency.txt").write_text(text + "\n", encoding="utf-8")
+
+
+def test_a_shared_link_opens_and_runs_its_search(browser, server):
+    """Opening ?q=… shows the question in the box and its grouped answer, without a click."""
+    from urllib.parse import quote
+
+    from playwright.sync_api import expect
+
+    url, _ = server
+    ctx = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    ctx.set_default_timeout(TIMEOUT)
+    try:
+        pg = ctx.new_page()
+        pg.goto(f"{url}?q={quote(CARD_QUESTION)}")
+        expect(pg.locator("#results .city-group").first).to_have_attribute("data-city", "荆州市")
+        expect(pg.locator("#results .groups-head").first).to_contain_text("涉及")
+        expect(pg.locator("#question textarea, #question input").first).to_have_value(CARD_QUESTION)
+        expect(first_card(pg).locator("mark.answer")).to_contain_text("科技特派员工作站")
+        shot(pg, "10-shared-link")
+    finally:
+        ctx.close()
+
+
+def test_a_search_is_written_into_the_address_bar(browser, page):
+    """After a search the page's URL is a link to it: opened elsewhere it shows the same results."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from playwright.sync_api import expect
+
+    pick(page, "filter-city", "岳阳市")
+    ask(page, "高新技术企业有多少家")
+    page.wait_for_function("() => location.search.includes('city=')")
+    query = parse_qs(urlsplit(page.url).query)
+    assert query["q"] == ["高新技术企业有多少家"] and query["city"] == ["岳阳市"]
+    shown = [c.get_attribute("data-source") + "#" + c.get_attribute("data-rank")
+             for c in page.locator("#results .result-card").all()]
+    ctx = browser.new_context(locale="zh-CN")
+    ctx.set_default_timeout(TIMEOUT)
+    try:
+        pg = ctx.new_page()
+        pg.goto(page.url)
+        expect(pg.locator("#results .result-card").first).to_be_visible()
+        expect(pg.locator("#filter-city input").first).to_have_value("岳阳市")
+        again = [c.get_attribute("data-source") + "#" + c.get_attribute("data-rank")
+                 for c in pg.locator("#results .result-card").all()]
+        assert again == shown
+    finally:
+        ctx.close()
+
+
+def test_export_csv_holds_the_places_shown(page):
+    """The 导出 CSV link of a 哪些城市 answer: one row per place listed, in the order shown."""
+    import csv
+    import io
+
+    from playwright.sync_api import expect
+
+    ask(page, "哪些城市选派了科技特派员")
+    link = page.locator("#results a.export-csv")
+    expect(link).to_be_visible()
+    places = [g.get_attribute("data-city") for g in page.locator("#results .city-group").all()]
+    assert len(places) > 1
+    with page.expect_download() as dl:
+        link.click()
+    data = Path(dl.value.path()).read_bytes().decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(data)))
+    assert [r["place"] for r in rows] == places
+    for r, g in zip(rows, page.locator("#results .city-group").all()):
+        assert int(r["passages"]) == g.locator(".result-card").count()
+        assert r["source"] == g.locator(".result-card").first.get_attribute("data-source")
+    shot(page, "11-export")
+
+
+def test_api_docs_page_works_offline(browser, server):
+    """/docs is the OpenAPI page, served from local files (this browser reaches no CDN)."""
+    from playwright.sync_api import expect
+
+    url, _ = server
+    ctx = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    ctx.set_default_timeout(TIMEOUT)
+    try:
+        pg = ctx.new_page()
+        pg.goto(url + "docs")
+        expect(pg.locator(".swagger-ui .title").first).to_contain_text("policyqa API")
+        expect(pg.locator(".opblock-summary-path", has_text="/api/ask").first).to_be_visible()
+        expect(pg.locator(".opblock-summary-path", has_text="/api/documents/{doc_id}").first).to_be_visible()
+        shot(pg, "12-api-docs")
+    finally:
+        ctx.close()
 
 
 def test_upload_then_search(page, server, tmp_path):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from policyqa.qa.types import Answer, Group, Hit
-from policyqa.ui.app import check_uploads, markup, reason_zh, render_answer, render_error
+from policyqa.ui.render import markup, reason_zh, render_answer, render_error
+from policyqa.ui.uploads import check_uploads
 
 DOC = "标题\n一、<b>总则</b> & 说明。开展科技特派员工作站建设试点，首批建站29家。其他内容。"
 
@@ -69,3 +70,16 @@ def test_upload_checks(tmp_path: Path):
     reasons = dict(rejected)
     assert "文件过大" in reasons["big.txt"] and "不支持的文件类型" in reasons["a.exe"]
     assert reason_zh("/tmp/x.txt: file is empty; remove it or add text").startswith("文件为空")
+
+
+def test_status_text_and_panel_come_from_one_record(seed_settings, tmp_path: Path):
+    from policyqa.index.status import format_status, gather
+    from policyqa.ui.render import status_html
+
+    st = gather(seed_settings)
+    assert st.built and st.documents == 5 and st.passages > 0 and not st.pending
+    text, panel = format_status(st), status_html(st)
+    assert f"documents:  {st.documents}" in text and f"passages:   {st.passages}" in text
+    assert f"{st.documents} 篇" in panel and f"{st.passages} 段" in panel and st.model in panel
+    missing = gather(seed_settings.with_(index_dir=tmp_path / "none"))
+    assert "no index in" in format_status(missing) and "没有索引" in status_html(missing)
