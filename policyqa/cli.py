@@ -140,7 +140,8 @@ def parser() -> argparse.ArgumentParser:
         if corpus:
             sp.add_argument("--corpus", help="documents folder (default: documents or $POLICYQA_CORPUS)")
         if model:
-            sp.add_argument("--model", help="sentence-transformers model name or path (default: m3e-small)")
+            sp.add_argument("--model", help="m3e-small (default), e5-small (multilingual-e5-small, MIT), "
+                                             "or a sentence-transformers model name or path")
 
     def reranker(sp):
         sp.add_argument("--reranker", metavar="NAME_OR_PATH",

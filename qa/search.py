@@ -71,7 +71,7 @@ class Searcher:
         key = (model, question)
         vec = self._qvecs.get(key)
         if vec is None:
-            vec = embedder.encode(model, [question], device=self.settings.device)
+            vec = embedder.encode(model, [question], device=self.settings.device, query=True)
             with self._qlock:
                 while len(self._qvecs) >= QUESTION_CACHE:
                     self._qvecs.pop(next(iter(self._qvecs)))
@@ -88,7 +88,7 @@ class Searcher:
         model = self.index.model
         todo = list(dict.fromkeys(q.strip()[:MAX_QUESTION_CHARS] for q in questions if q.strip()))
         todo = [q for q in todo if (model, q) not in self._qvecs]
-        vecs = embedder.encode(model, todo, batch_size=1, device=self.settings.device, progress=progress)
+        vecs = embedder.encode(model, todo, batch_size=1, device=self.settings.device, progress=progress, query=True)
         with self._qlock:
             self._qvecs.update({(model, q): v.reshape(1, -1) for q, v in zip(todo, vecs)})
 
@@ -308,4 +308,4 @@ class Searcher:
             return False, f"最相关的段落中没有问题所问的{REFUSE_WITHOUT[kind]}"
         if mode == "bm25":
             return True, None
-        return max(h.dense for h in hits) >= self.settings.retrieval.no_answer_threshold, None
+        return max(h.dense for h in hits) >= self.settings.retrieval.threshold_for(idx.model), None
