@@ -32,7 +32,7 @@ TRICKY = [
 ]
 
 
-def _sample(n_passages: int = 40, n_questions: int = 40) -> tuple[list[str], list[str]]:
+def _sample(n_passages: int = 24, n_questions: int = 24) -> tuple[list[str], list[str]]:
     entries, _ = scan(SEEDS)
     passages = [p.indexed_text for e in sorted(entries, key=lambda e: e.source) for p in read_document(e, Settings().chunking).passages]
     step = max(1, len(passages) // n_passages)
