@@ -15,7 +15,6 @@ from policyqa.corpus.types import Extracted, Heading
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".docx", ".pdf")
 _BOOKMARK = re.compile(r"\[bookmark: [^\]]*\]")
-_BLOCK_TAGS = ("p", "div", "li", "td", "th", "tr", "br", "section", "article", "blockquote", "pre")
 _HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _CHROME_TAGS = ("script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "svg", "button")
 _CHROME_HINT = re.compile(r"nav|menu|footer|header|sidebar|breadcrumb|share|copyright|toolbar", re.I)

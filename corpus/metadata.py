@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from policyqa.corpus.places import infer_city, lookup
-from policyqa.corpus.sections import marker
+from policyqa.corpus.sections import is_wordy, marker
 from policyqa.corpus.types import DocMeta, Extracted
 
 DOC_NUMBER = re.compile(r"[\u4e00-\u9fff]{1,10}[〔\[［【(（]\s*((?:19|20)\d{2})\s*[〕\]］】)）]\s*\d{1,4}\s*号")
@@ -37,6 +37,7 @@ _TYPES: list[tuple[str, str, str]] = [
     ("管理办法", r"办法|细则|规定", r"^$"),
     ("意见", r"意见", r"^$"),
 ]
+DOC_TYPES = tuple(name for name, _, _ in _TYPES)  # every type a document can be given
 
 
 def _is_title_line(line: str) -> bool:
@@ -44,7 +45,7 @@ def _is_title_line(line: str) -> bool:
         return False
     if marker(line) or re.search(r"[:：]", line[:8]) or DOC_NUMBER.fullmatch(line.strip()) or re.search(r"□|记者|通讯员", line):
         return False
-    return not (re.fullmatch(r"[\d\s年月日.\-/:：]+", line) or len(re.findall(r"[\u4e00-\u9fff]", line)) < 4)
+    return is_wordy(line)
 
 
 def find_title(ex: Extracted, fallback: str) -> str:

@@ -65,9 +65,12 @@ def is_plain_heading(line: str, next_line: str | None) -> bool:
         return False
     if line[-1] in _SENTENCE_END + "，,：:、" or re.search(r"[：:【】\[\]□|]|^——", line):
         return False
-    if re.fullmatch(r"[\d\s年月日.\-/:：]+", line) or len(re.findall(r"[\u4e00-\u9fff]", line)) < 4:
-        return False
-    return len(next_line) > len(line)
+    return is_wordy(line) and len(next_line) > len(line)
+
+
+def is_wordy(line: str) -> bool:
+    """At least four Chinese characters and not a date or number line: could be a title or a heading."""
+    return not re.fullmatch(r"[\d\s年月日.\-/:：]+", line) and len(re.findall(r"[\u4e00-\u9fff]", line)) >= 4
 
 
 def _is_title(line: str, title: str) -> bool:

@@ -216,10 +216,8 @@ def run(settings: Settings, gold: list[GoldQuestion], modes: list[str], k: int, 
     return {"summary": summary, "result": result}
 
 
-def main(args) -> int:
-    from policyqa.cli import _settings
-
-    base = _settings(args)
+def main(args, base: Settings) -> int:
+    """`policyqa eval`: the CLI hands over its parsed flags and the settings they make."""
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     report_dir = Path(args.report)
     if args.squad:

@@ -23,6 +23,7 @@ that switching does not re-embed.
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -154,7 +155,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="first N questions only")
     ap.add_argument("--only", help="fusion variants to run, by name, separated by ';' (default: all)")
     args = ap.parse_args()
-    base = Settings().with_(model=args.model)
+    base = Settings.from_env(os.environ).with_(model=args.model)
     if args.squad:
         path = Path(args.squad)
         work = REPO / "var" / "eval-squad" / path.stem  # the index `policyqa eval --squad` built, reused

@@ -8,7 +8,6 @@ their text for this model. The result is written as a new generation and swapped
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,6 @@ from policyqa.index.lexical import BM25, tokenize
 from policyqa.index.store import EmbeddingCache, read_documents, text_hash, write_store
 
 # texts per encode call and per cache commit: a killed build loses at most this much work
-EMBED_CHUNK = int(os.environ.get("POLICYQA_EMBED_CHUNK", "512"))
 
 
 class BuildLocked(Exception):
@@ -174,8 +172,8 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
         missing = list(dict.fromkeys(h for h in hashes if h not in found))
         text_of = dict(zip(hashes, texts))
         bar = tqdm(total=len(missing), desc="embedding", unit="passage", disable=not progress or not missing)
-        for i in range(0, len(missing), EMBED_CHUNK):
-            chunk = missing[i : i + EMBED_CHUNK]
+        for i in range(0, len(missing), settings.embed_chunk):
+            chunk = missing[i : i + settings.embed_chunk]
             vecs = embedder.encode(settings.model, [text_of[h] for h in chunk], settings.batch_size, settings.device)
             cache.put(chunk, vecs)
             found.update(zip(chunk, vecs))

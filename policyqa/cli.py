@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -21,7 +22,8 @@ class CliError(Exception):
 
 
 def _settings(args) -> Settings:
-    return Settings().with_(
+    """The environment's settings, overridden by the flags given (the one place the environment is read)."""
+    return Settings.from_env(os.environ).with_(
         corpus_dir=Path(args.corpus) if getattr(args, "corpus", None) else None,
         index_dir=Path(args.index) if getattr(args, "index", None) else None,
         model=getattr(args, "model", None),
@@ -121,7 +123,7 @@ def cmd_remove(args) -> int:
 def cmd_eval(args) -> int:
     from policyqa.eval.harness import main as eval_main
 
-    return eval_main(args)
+    return eval_main(args, _settings(args))
 
 
 def cmd_serve(args) -> int:
@@ -211,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     from policyqa.index.update import UpdateError
     from policyqa.qa.search import QuestionError
 
+    # Hugging Face is unreachable here: never let a library wait on it.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = parser().parse_args(argv)
     try:
         return args.func(args)

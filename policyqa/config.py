@@ -1,17 +1,22 @@
 """All configuration in one place: defaults, overridable by environment and command-line flags.
 
-Environment variables (all optional):
+Settings are plain values handed down to each stage as arguments. Nothing here reads the
+environment on its own: the command line calls `Settings.from_env(os.environ)`, so a library
+user, a test or a benchmark gets the same defaults whatever the shell holds.
+
+Environment variables (all optional, read by the CLI):
   POLICYQA_CORPUS    folder of documents          (default: ./documents)
   POLICYQA_INDEX     folder of the built index    (default: ./var/index)
   POLICYQA_MODEL     m3e-small | e5-small | a sentence-transformers model name or path (default: m3e-small, offline)
   POLICYQA_RERANKER  cross-encoder name or local folder to re-order the top candidates (default: unset = off)
   POLICYQA_DEVICE    cpu | cuda (default: cuda when available, else cpu)
+  POLICYQA_EMBED_CHUNK  passages embedded (and cached) per step of a build (default: 512)
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from policyqa.corpus.sections import ChunkParams
@@ -28,11 +33,6 @@ MODEL_ALIASES = {
 # listed gets m3e-small's.
 NO_ANSWER_THRESHOLDS = {"m3e-small": 0.68, "e5-small": 0.68}
 MAX_QUESTION_CHARS = 1000
-
-# Hugging Face is unreachable here: never let a library wait on it.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 @dataclass(frozen=True)
@@ -64,16 +64,31 @@ def canonical_model(name: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    corpus_dir: Path = field(default_factory=lambda: Path(os.environ.get("POLICYQA_CORPUS", "documents")))
-    index_dir: Path = field(default_factory=lambda: Path(os.environ.get("POLICYQA_INDEX", "var/index")))
-    model: str = field(default_factory=lambda: os.environ.get("POLICYQA_MODEL", DEFAULT_MODEL))
+    corpus_dir: Path = Path("documents")
+    index_dir: Path = Path("var/index")
+    model: str = DEFAULT_MODEL
     # a sentence-transformers CrossEncoder (name or local folder); None = no reranking, nothing loaded
-    reranker: str | None = field(default_factory=lambda: os.environ.get("POLICYQA_RERANKER") or None)
-    device: str | None = field(default_factory=lambda: os.environ.get("POLICYQA_DEVICE") or None)
+    reranker: str | None = None
+    device: str | None = None  # None: cuda when available, else cpu
     batch_size: int = 32
+    embed_chunk: int = 512  # passages embedded and cached per step: a killed build loses at most this many
     index_type: str = "Flat"  # a faiss.index_factory string; exact search is right at this size
     chunking: ChunkParams = ChunkParams()
     retrieval: Retrieval = Retrieval()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Defaults overridden by the POLICYQA_* variables set (and non-empty) in `env`."""
+        get = lambda name: env.get(name) or None  # an empty variable counts as unset
+        chunk = get("POLICYQA_EMBED_CHUNK")
+        return cls().with_(
+            corpus_dir=Path(get("POLICYQA_CORPUS")) if get("POLICYQA_CORPUS") else None,
+            index_dir=Path(get("POLICYQA_INDEX")) if get("POLICYQA_INDEX") else None,
+            model=get("POLICYQA_MODEL"),
+            reranker=get("POLICYQA_RERANKER"),
+            device=get("POLICYQA_DEVICE"),
+            embed_chunk=int(chunk) if chunk else None,
+        )
 
     def with_(self, **changes) -> Settings:
         """A copy with the non-None changes applied (command-line flags left unset change nothing)."""

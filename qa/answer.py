@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from policyqa.corpus.metadata import DOC_NUMBER
 from policyqa.corpus.places import lookup
 from policyqa.corpus.sections import sentence_spans
 from policyqa.index.lexical import tokenize
@@ -18,7 +19,6 @@ _UNITS = "家|个|项|人|人次|名|场|场次|次|所|批|条|件|台|亿元|�
 _NUMBER = re.compile(rf"(?:(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?|[一二三四五六七八九十百千万两]+)"
                      rf"(?:余|多)?\s*[万亿]?(?:{_UNITS})(?:以上|左右)?"
                      r"|\d+(?:\.\d+)?\s*[%％]")
-_DOC_NUMBER = re.compile(r"[\u4e00-\u9fff]{1,10}[〔\[［【(（]\s*(?:19|20)\d{2}\s*[〕\]］】)）]\s*\d{1,4}\s*号")
 _DATE = re.compile(r"(?:19|20)\d{2}\s*年(?:\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?)?|(?:19|20)\d{2}-\d{1,2}-\d{1,2}|\d{1,2}月\d{1,2}日")
 _DAY = re.compile(r"(?:(?:19|20)\d{2}\s*年\s*)?\d{1,2}\s*月\s*\d{1,2}\s*[日号]|(?:19|20)\d{2}[-/.]\d{1,2}[-/.]\d{1,2}"
                   r"|[一二三四五六七八九十〇零]{1,3}月(?:初|[一二三四五六七八九十廿卅]{1,3})[日号]")
@@ -62,7 +62,7 @@ def has_quantity(sentence: str) -> bool:
 def asked_pattern(question: str) -> re.Pattern:
     """What kind of phrase the question wants: a 文号, a date, an organisation, a name, or a quantity."""
     if "文号" in question:
-        return _DOC_NUMBER
+        return DOC_NUMBER
     if _ASKS_DAY.search(question):
         return _DAY
     if re.search(r"何时|什么时候|哪年|日期|时间", question):
@@ -87,7 +87,7 @@ def phrase_kind(question: str) -> str:
     pattern = asked_pattern(question)
     if pattern is _NUMBER and _asked_units(question):
         return "count"
-    return {_MONEY: "money", _DAY: "day", _DATE: "date", _DOC_NUMBER: "doc_number", _ORG: "org", _NAME: "name"}.get(pattern, "number")
+    return {_MONEY: "money", _DAY: "day", _DATE: "date", DOC_NUMBER: "doc_number", _ORG: "org", _NAME: "name"}.get(pattern, "number")
 
 
 def _asked_units(question: str) -> tuple[str, ...]:
@@ -123,7 +123,7 @@ def best_sentence(body: str, offset: int, tokens: list[str], idf: dict[str, floa
         sent = body[a:b]
         score = sum(idf.get(t, 1.0) for t in qset & set(tokenize(sent)))
         if asked is not None and _asked_candidates(asked, sent, question):
-            score = score * 1.5 + (most if asked is _DOC_NUMBER else 0.0)
+            score = score * 1.5 + (most if asked is DOC_NUMBER else 0.0)
         score /= 1.0 + 0.002 * len(sent)  # equal evidence: prefer the shorter sentence
         if score > best_score:
             best, best_score = (offset + a, offset + b), score

@@ -51,7 +51,7 @@ def group_by_city(hits: list[Hit], q: Query, idf_of: Callable[[list[str]], dict[
     weight: dict[str, float] = {}
     hit_weight: dict[int, float] = {}
     for h in hits:
-        city = h.city or "未知城市"
+        city = h.place
         by_city.setdefault(city, []).append(h)
         hit_weight[h.pid] = _topic_weight(h, terms, idf, amount)
         weight[city] = max(weight.get(city, 0.0), hit_weight[h.pid])
@@ -67,18 +67,18 @@ def group_by_city(hits: list[Hit], q: Query, idf_of: Callable[[list[str]], dict[
     for h in hits:  # then further passages that support a listed place, by score
         if len(shown) >= max(top_k, len(listed)):
             break
-        if h not in shown and (h.city or "未知城市") in listed and supports(h):
+        if h not in shown and h.place in listed and supports(h):
             shown.append(h)
     for h in hits:  # and, to fill the page, the listed places' other passages
         if len(shown) >= max(top_k, len(listed)):
             break
-        if h not in shown and (h.city or "未知城市") in listed:
+        if h not in shown and h.place in listed:
             shown.append(h)
     for new_rank, h in enumerate(shown, 1):
         h.rank = new_rank
     # a group holds its place's best passage and the others that support it; the page-fillers are
     # shown after the groups as other passages, not counted as the place's evidence
     firsts = {h.pid for h in shown[: len(listed)]}
-    groups = [Group(city=c, ranks=[h.rank for h in shown if (h.city or "未知城市") == c and (h.pid in firsts or supports(h))])
+    groups = [Group(city=c, ranks=[h.rank for h in shown if h.place == c and (h.pid in firsts or supports(h))])
               for c in listed]
     return groups, shown

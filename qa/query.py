@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from policyqa.corpus.metadata import DOC_TYPES
 from policyqa.corpus.places import find_places, gazetteer, lookup
 from policyqa.index.lexical import add_words, tokenize
 
@@ -27,7 +28,6 @@ SPAN_WORDS = re.compile(
 # what the question names exactly: an ordinal (第二次, 第六届, 第056号), a quoted name (“科创贷”) or a title
 # (《…》). A document that answers repeats it; one that never mentions it is about something else.
 NAMED = re.compile(r"第[一二三四五六七八九十百零〇两\d]+(?:次|届|批|期|轮|号)|“([^”]{2,30})”|《([^》]{2,60})》")
-DOC_TYPES = ("工作要点", "工作方案", "提案答复", "新闻报道", "进展汇报", "规划", "政策解读", "通知", "管理办法", "意见")
 _TYPE_WORDS = {"要点": "工作要点", "方案": "工作方案", "答复": "提案答复", "提案": "提案答复", "报道": "新闻报道",
                "汇报": "进展汇报", "进展": "进展汇报", "规划": "规划", "解读": "政策解读"}
 
@@ -71,11 +71,6 @@ def expand(question: str) -> list[str]:
         if any(term.lower() in low for term in group):
             extra.extend(t for t in group if t.lower() not in low)
     return extra
-
-
-def _place_keys(city: str) -> set[str]:
-    p = lookup(city)
-    return {city, p.short} if p else {city}
 
 
 def analyze(question: str, indexed_cities: set[str], prefectures: dict[str, str] | None = None) -> Query:

@@ -1,14 +1,13 @@
 """Question in, ranked and cited passages out.
 
-Dense (FAISS) and lexical (BM25) candidates are fused by reciprocal rank (or weighted
-scores), filtered by metadata, capped per document so one long report cannot fill the
-page, and each hit gets its answering sentence. Aggregate questions (哪些城市) search deeper
-and group by place. When the best evidence is weak, the answer says so (未找到相关内容).
+Dense (FAISS) and lexical (BM25) candidates are filtered by metadata, fused (qa/fusion.py),
+capped per document so one long report cannot fill the page, and each hit gets its answering
+sentence (qa/answer.py). Aggregate questions (哪些城市) search deeper and group by place
+(qa/grouping.py). Whether the hits answer at all is qa/refusal.py's call.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +18,15 @@ from policyqa.config import MAX_QUESTION_CHARS, Settings
 from policyqa.corpus.places import lookup
 from policyqa.index import embedder
 from policyqa.index.loaded import LoadedIndex, check_compatible, is_stale, load
-from policyqa.qa.answer import REFUSE_WITHOUT, answer_span, asked_pattern, best_sentence, phrase_kind
+from policyqa.qa.answer import answer_span, asked_pattern, best_sentence
+from policyqa.qa.fusion import fuse
 from policyqa.qa.grouping import group_by_city
 from policyqa.qa.query import Query, analyze
+from policyqa.qa.refusal import Case, judge
 from policyqa.qa.types import Answer, Hit
 
 MODES = ("hybrid", "dense", "bm25")
 AGGREGATE_DEPTH = 60  # passages considered when listing places, so none is crowded out
-PLAN_TYPES = ("工作要点", "工作方案", "规划")  # documents that set targets and report no outcomes
-ACTUAL = re.compile(r"实际|完成了|实现了")
 QUESTION_CACHE = 1024  # question vectors kept; prime() may hold more
 
 
@@ -47,11 +46,6 @@ def _matches_city(doc_meta, wanted: str) -> bool:
     p = lookup(wanted)
     names = {wanted, wanted + "市", wanted + "县"} | ({p.name, p.short} if p else set())
     return any(k and (k in names or k.startswith(wanted)) for k in keys)
-
-
-def _mentions(text: str, name: str) -> bool:
-    """Whether text names it, line breaks and stray spaces aside (网页转来的文本常把一个名称断开)."""
-    return name in text or re.sub(r"\s+", "", name) in re.sub(r"\s+", "", text)
 
 
 class Searcher:
@@ -119,7 +113,6 @@ class Searcher:
 
     def _allowed(self, idx: LoadedIndex, f: Filters, q: Query) -> tuple[np.ndarray | None, list[str]]:
         notes = []
-        keep = np.ones(len(idx.passages), dtype=bool)
         doc_ok = np.ones(len(idx.doc_list), dtype=bool)
         for i, doc_id in enumerate(idx.doc_list):
             m = idx.docs[doc_id].meta
@@ -160,29 +153,6 @@ class Searcher:
         top = top[scores[top] > 0]
         return scores[top], top, scores
 
-    def _fuse(self, dense, bm25, mode: str) -> dict[int, float]:
-        r = self.settings.retrieval
-        d_scores, d_ids = dense
-        b_scores, b_ids = bm25[0], bm25[1]
-        fused: dict[int, float] = {}
-        if mode == "dense":
-            return {int(i): float(s) for s, i in zip(d_scores, d_ids)}
-        if mode == "bm25":
-            return {int(i): float(s) for s, i in zip(b_scores, b_ids)}
-        if r.fusion == "weighted":
-            def norm(s):
-                return (s - s.min()) / (s.max() - s.min() + 1e-9) if len(s) else s
-            for s, i in zip(norm(d_scores), d_ids):
-                fused[int(i)] = fused.get(int(i), 0.0) + r.dense_weight * float(s)
-            for s, i in zip(norm(b_scores), b_ids):
-                fused[int(i)] = fused.get(int(i), 0.0) + r.bm25_weight * float(s)
-            return fused
-        for rank, i in enumerate(d_ids):
-            fused[int(i)] = fused.get(int(i), 0.0) + r.dense_weight / (r.rrf_k + rank + 1)
-        for rank, i in enumerate(b_ids):
-            fused[int(i)] = fused.get(int(i), 0.0) + r.bm25_weight / (r.rrf_k + rank + 1)
-        return fused
-
     # -- the whole question -----------------------------------------------------------------
 
     def ask(self, question: str, top_k: int = 5, mode: str = "hybrid", filters: Filters | None = None) -> Answer:
@@ -211,7 +181,7 @@ class Searcher:
         qvec = self._encode(idx.model, question) if mode != "bm25" else None
         dense = self._dense(idx, qvec, allowed, depth) if qvec is not None else (np.zeros(0), np.zeros(0, np.int64))
         bm = self._bm25(idx, q.tokens, allowed, depth) if mode != "dense" else (np.zeros(0), np.zeros(0, np.int64), None)
-        fused = self._fuse(dense, bm, mode)
+        fused = fuse(dense, bm[:2], mode, r)
         if q.years or q.doc_types:
             for pid in fused:
                 m = idx.doc(pid).meta
@@ -233,7 +203,7 @@ class Searcher:
 
             ranked, more = rerank_for_search(self.settings, question, ranked, lambda pid: idx.passages[pid].body)
             notes += more
-        hits = self._select(idx, ranked, fused, q, top_k if not q.aggregate else max(top_k, AGGREGATE_DEPTH))
+        hits = self._select(idx, ranked, q, top_k if not q.aggregate else max(top_k, AGGREGATE_DEPTH))
         idf = idx.bm25.idf(q.tokens)
         asked = asked_pattern(question) if q.wants_span else None
         out: list[Hit] = []
@@ -252,12 +222,13 @@ class Searcher:
         answer = Answer(question=question, hits=out, mode=mode, notes=notes)
         if q.aggregate:
             answer.groups, answer.hits = group_by_city(out, q, idx.bm25.idf, top_k)
-        answer.found, why = self._found(idx, out, q, mode)
+        case = Case(q, out, mode, lambda: list(idx.docs.values()), r.answer_depth, r.threshold_for(idx.model))
+        answer.found, why = judge(case)
         if why:
             notes.append(why)
         return answer
 
-    def _select(self, idx: LoadedIndex, ranked: list[int], fused, q: Query, k: int) -> list[int]:
+    def _select(self, idx: LoadedIndex, ranked: list[int], q: Query, k: int) -> list[int]:
         """Top k, at most `per_doc` from one document unless the question names its city."""
         cap = self.settings.retrieval.per_doc
         taken: dict[str, int] = {}
@@ -271,41 +242,3 @@ class Searcher:
             if len(out) == k:
                 break
         return out
-
-    def _found(self, idx: LoadedIndex, hits: list[Hit], q: Query, mode: str) -> tuple[bool, str | None]:
-        """Whether the hits answer the question, and if not, why (shown to the user).
-
-        Beyond weak evidence (no hit, or a best cosine under the threshold; BM25 alone has no
-        comparable score, so bm25 mode refuses only when no question word matches), four
-        questions are refused because no indexed document can answer them whatever the passages
-        say: one about a place no document covers; one asking a figure for a prefecture or
-        province when only places inside it are indexed (大冶's figure is not 黄石's); one naming a
-        year the named place's documents never mention, or an ordinal, quoted name or title no
-        document in scope mentions (岳阳's 第二次全体会议 when only the first is reported); and one
-        asking what was actually achieved of a place whose documents are all plans. A fifth is refused on what the passages
-        say: a question for a sum, a day or a count in a named unit whose best passages' answer
-        sentences hold none; near misses (the policy named, its amount not) score like answers,
-        and this is the one thing that tells them apart without reading comprehension.
-        """
-        if not hits:
-            return False, None
-        if q.other_places and not q.cities and not q.aggregate:  # 哪些城市在武汉设有…: 武汉 is the topic
-            return False, f"问题提到的{'、'.join(q.other_places)}不在已索引文档的城市中"
-        if q.broader and q.wants_span and not q.aggregate:
-            inside = "、".join(q.cities) or "其下辖城市"
-            return False, f"没有{'、'.join(q.broader)}本级的文档（只有{inside}的），无法给出{'、'.join(q.broader)}的数字"
-        named_docs = [d for d in idx.docs.values() if d.meta.city in q.cities]
-        missing = [y for y in q.years if named_docs and not any(str(y) in d.text for d in named_docs)]
-        if missing:
-            return False, f"{'、'.join(q.cities)}的文档中没有提到{'、'.join(map(str, missing))}年"
-        absent = [n for n in q.names if not any(_mentions(d.text, n) for d in named_docs or idx.docs.values())]
-        if absent:
-            return False, f"{'、'.join(q.cities) or '已索引'}的文档中没有提到{'、'.join(absent)}"
-        if named_docs and not q.aggregate and ACTUAL.search(q.text) and all(d.meta.doc_type in PLAN_TYPES for d in named_docs):
-            return False, f"{'、'.join(q.cities)}的文档都是工作计划，只有目标，没有实际完成的数字"
-        kind = phrase_kind(q.text) if q.wants_span and not q.aggregate else None
-        if kind in REFUSE_WITHOUT and not any(h.answer_span for h in hits[: self.settings.retrieval.answer_depth]):
-            return False, f"最相关的段落中没有问题所问的{REFUSE_WITHOUT[kind]}"
-        if mode == "bm25":
-            return True, None
-        return max(h.dense for h in hits) >= self.settings.retrieval.threshold_for(idx.model), None

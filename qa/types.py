@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+UNKNOWN_CITY = "未知城市"  # shown for a document whose place could not be inferred
+
 
 @dataclass
 class Hit:
@@ -37,10 +39,15 @@ class Hit:
         }
 
     @property
+    def place(self) -> str:
+        """The city to show and group by (未知城市 when none was inferred)."""
+        return self.city or UNKNOWN_CITY
+
+    @property
     def citation(self) -> str:
         parts = self.section.split(" > ")
         section = " > ".join(parts[1:]) if len(parts) > 1 else "正文开头"
-        return f"《{self.title}》 · {self.city or '未知城市'} · {section} · 第{self.start}–{self.end}字"
+        return f"《{self.title}》 · {self.place} · {section} · 第{self.start}–{self.end}字"
 
 
 @dataclass

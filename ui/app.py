@@ -206,7 +206,7 @@ def render_card(hit: Hit, terms: list[str], doc_text: str | None, nearest: bool 
     passage = markup(hit.text, [(a, b, '<mark class="answer">', "</mark>")] if a is not None else [], terms)
     parts = hit.section.split(" > ")
     section = " › ".join(parts[1:]) if len(parts) > 1 else "正文开头"
-    city = hit.city or "未知城市"
+    city = hit.place
     meta = [f'<span class="city">{_e(city)}</span>']
     if hit.year:
         meta.append(f'<span class="year">{hit.year}年</span>')

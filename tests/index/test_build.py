@@ -32,12 +32,12 @@ def test_vectors_are_normalized_and_match_passages(seed_settings):
 
 
 @pytest.fixture()
-def small_corpus(tmp_path, seed_settings):
+def small_corpus(tmp_path, tiny_settings):
     corpus = tmp_path / "documents"
     corpus.mkdir()
-    for name in sorted(p.name for p in seed_settings.corpus_dir.iterdir())[:2]:
-        shutil.copy(seed_settings.corpus_dir / name, corpus / name)
-    return seed_settings.with_(corpus_dir=corpus, index_dir=tmp_path / "index")
+    for name in sorted(p.name for p in tiny_settings.corpus_dir.iterdir())[:2]:
+        shutil.copy(tiny_settings.corpus_dir / name, corpus / name)
+    return tiny_settings.with_(corpus_dir=corpus, index_dir=tmp_path / "index")
 
 
 def test_rebuild_with_nothing_changed_embeds_nothing(small_corpus):

@@ -53,12 +53,11 @@ def _scores(path: Path, pairs: list[tuple[str, str]]) -> np.ndarray:
     return CrossEncoder(str(path), device="cpu").predict(pairs, batch_size=32, show_progress_bar=False)
 
 
-def test_default_settings_have_no_reranker(monkeypatch):
-    monkeypatch.delenv("POLICYQA_RERANKER", raising=False)
+def test_default_settings_have_no_reranker():
     assert Settings().reranker is None
+    assert Settings.from_env({}).reranker is None
     assert Settings().retrieval.rerank_depth > 0
-    monkeypatch.setenv("POLICYQA_RERANKER", "/models/bge-reranker-base")
-    assert Settings().reranker == "/models/bge-reranker-base"
+    assert Settings.from_env({"POLICYQA_RERANKER": "/models/bge-reranker-base"}).reranker == "/models/bge-reranker-base"
 
 
 @pytest.mark.parametrize("command", [["ask", "科技"], ["eval"], ["serve"]])

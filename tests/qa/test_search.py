@@ -40,27 +40,27 @@ def test_every_mode_returns_cited_passages(searcher, mode):
         assert searcher.index.docs[h.doc_id].text[h.start : h.end] == h.text
 
 
-def test_city_year_and_type_filters(searcher):
-    a = searcher.ask("高新技术企业", filters=Filters(city="岳阳"), top_k=5)
+def test_city_year_and_type_filters(tiny_searcher):
+    a = tiny_searcher.ask("高新技术企业", filters=Filters(city="岳阳"), top_k=5)
     assert a.hits and all(h.city == "岳阳市" for h in a.hits)
-    a = searcher.ask("高新技术企业", filters=Filters(year=2021), top_k=5)
+    a = tiny_searcher.ask("高新技术企业", filters=Filters(year=2021), top_k=5)
     assert a.hits and {h.city for h in a.hits} <= {"咸宁市"}
-    a = searcher.ask("高新技术企业", filters=Filters(doc_type="工作方案"), top_k=5)
+    a = tiny_searcher.ask("高新技术企业", filters=Filters(doc_type="工作方案"), top_k=5)
     assert a.hits and {h.city for h in a.hits} == {"广水市"}
-    a = searcher.ask("高新技术企业", filters=Filters(city="黄石"), top_k=3)
+    a = tiny_searcher.ask("高新技术企业", filters=Filters(city="黄石"), top_k=3)
     assert a.hits and {h.city for h in a.hits} == {"大冶市"}  # a prefecture covers its county-level cities
 
 
-def test_one_document_cannot_fill_the_page(searcher):
-    a = searcher.ask("科技创新平台建设", top_k=8)
+def test_one_document_cannot_fill_the_page(tiny_searcher):
+    a = tiny_searcher.ask("科技创新平台建设", top_k=8)
     per_doc = {}
     for h in a.hits:
         per_doc[h.doc_id] = per_doc.get(h.doc_id, 0) + 1
-    assert max(per_doc.values()) <= searcher.settings.retrieval.per_doc
+    assert max(per_doc.values()) <= tiny_searcher.settings.retrieval.per_doc
 
 
-def test_city_named_in_question_restricts_and_says_so(searcher):
-    a = searcher.ask("荆州2023年的重点工作", top_k=5)
+def test_city_named_in_question_restricts_and_says_so(tiny_searcher):
+    a = tiny_searcher.ask("荆州2023年的重点工作", top_k=5)
     assert {h.city for h in a.hits} == {"荆州市"}
     assert any("荆州市" in n for n in a.notes)
 
@@ -70,16 +70,16 @@ def test_answer_span_for_quantity_question(searcher):
     assert a.hits[0].answer_span == "166家"
 
 
-def test_empty_and_overlong_questions(searcher):
+def test_empty_and_overlong_questions(tiny_searcher):
     with pytest.raises(QuestionError, match="问题为空"):
-        searcher.ask("   ")
-    a = searcher.ask("科技特派员" * 300, top_k=1)
+        tiny_searcher.ask("   ")
+    a = tiny_searcher.ask("科技特派员" * 300, top_k=1)
     assert any("截断" in n for n in a.notes) and len(a.question) == 1000
 
 
-def test_unknown_mode(searcher):
+def test_unknown_mode(tiny_searcher):
     with pytest.raises(QuestionError, match="unknown mode"):
-        searcher.ask("科技", mode="fuzzy")
+        tiny_searcher.ask("科技", mode="fuzzy")
 
 
 def test_results_do_not_depend_on_whether_questions_were_batched(seed_settings):
