@@ -112,7 +112,7 @@ def sweep_threshold(settings: Settings, gold, squad_report: Path | None) -> list
     squad = [r for r in json.loads(squad_report.read_text())["rows"]["hybrid"]] if squad_report else []
     lines = ["| threshold | seed refusal | seed answerable refused | SQuAD answerable refused |", "|---|---|---|---|"]
     best = None
-    for t in [round(0.5 + 0.01 * i, 2) for i in range(31)]:
+    for t in [round(0.5 + 0.01 * i, 2) for i in range(46)]:  # to 0.95: e5-small's cosines sit higher than m3e's
         ref = sum(_refused(r, t) for r in neg) / len(neg)
         fr = sum(_refused(r, t) for r in pos) / len(pos)
         # SQuAD runs leave places and years alone, so only the threshold refuses there: the report's

@@ -31,7 +31,7 @@ MODEL_ALIASES = {
 # Cosines are not comparable across models (e5's sit higher), so the no-answer threshold is the
 # model's own, each chosen by `python -m policyqa.eval.tune threshold --model NAME`; a model not
 # listed gets m3e-small's.
-NO_ANSWER_THRESHOLDS = {"m3e-small": 0.68, "e5-small": 0.68}
+NO_ANSWER_THRESHOLDS = {"m3e-small": 0.68, "e5-small": 0.85}
 MAX_QUESTION_CHARS = 1000
 
 
