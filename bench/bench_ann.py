@@ -52,7 +52,7 @@ def main() -> None:
     vectors = np.vstack([np.asarray(s.vectors) for s in idx.segments])[idx.live]
     contexts = {text for _, text in bases}
     qs = questions(a.questions, contexts)
-    qv = embedder.encode(settings.model, qs, batch_size=32, device=settings.device)
+    qv = embedder.encode(settings.model, qs, batch_size=32, device=settings.device, query=True)
     print(f"{len(vectors):,} passages, {len(qs)} CMRC2018 questions, m3e-small embeddings, k = 10")
     rng = np.random.default_rng(0)
     third = rng.random(len(vectors)) < 1 / 3

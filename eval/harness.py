@@ -225,7 +225,9 @@ def main(args, base: Settings) -> int:
         if not path.exists():
             raise FileNotFoundError(f"SQuAD data {path} not found")
         work = REPO / "var" / "eval-squad" / path.stem
-        settings = replace(base, corpus_dir=work / "corpus", index_dir=work / "index",
+        # --index keeps one index per model side by side (a model switch re-embeds every passage)
+        settings = replace(base, corpus_dir=work / "corpus",
+                           index_dir=base.index_dir if getattr(args, "index", None) else work / "index",
                            retrieval=replace(base.retrieval, understand_query=False))
         gold = squad_gold(path, settings.corpus_dir)
         title = f"Retrieval evaluation: {path.name} (SQuAD format)"

@@ -3,6 +3,8 @@
     .venv/bin/python -m policyqa.eval.tune fusion [--squad ../shared/datasets/cmrc2018]
     .venv/bin/python -m policyqa.eval.tune chunking
     .venv/bin/python -m policyqa.eval.tune threshold [--squad-report var/eval-cmrc/report.json]
+    .venv/bin/python -m policyqa.eval.tune support
+    ... [--model e5-small --index var/eval-index-e5]   (any of them, for another model)
 
 `fusion` re-ranks the same index under each candidate `Retrieval` (fusion method, weights,
 RRF k, passages per document); questions are encoded once and reused across variants.
@@ -11,8 +13,11 @@ var/tune/) and evaluates all three modes. `threshold` asks the seed set once wit
 threshold and reads the top cosine of every question, adding the answerable questions of a
 SQuAD report if given; each candidate threshold is then scored without asking again, and the
 one that refuses the most negatives while refusing at most 5% of answerable questions in each
-set (the lowest such, on ties) is picked. Each prints one Markdown table; the README's
-"Choosing defaults" quotes them.
+set (the lowest such, on ties) is picked. `support` lists places for the aggregate questions
+at each share of the best place's topical weight (qa.grouping.SUPPORT). Each prints one Markdown
+table; the README's "Choosing defaults" quotes them. Cosines differ between models, so the
+threshold is chosen per model (config.NO_ANSWER_THRESHOLDS); give each model its own --index so
+that switching does not re-embed.
 """
 
 from __future__ import annotations
@@ -107,7 +112,7 @@ def sweep_threshold(settings: Settings, gold, squad_report: Path | None) -> list
     squad = [r for r in json.loads(squad_report.read_text())["rows"]["hybrid"]] if squad_report else []
     lines = ["| threshold | seed refusal | seed answerable refused | SQuAD answerable refused |", "|---|---|---|---|"]
     best = None
-    for t in [round(0.5 + 0.01 * i, 2) for i in range(31)]:
+    for t in [round(0.5 + 0.01 * i, 2) for i in range(46)]:  # to 0.95: e5-small's cosines sit higher than m3e's
         ref = sum(_refused(r, t) for r in neg) / len(neg)
         fr = sum(_refused(r, t) for r in pos) / len(pos)
         # SQuAD runs leave places and years alone, so only the threshold refuses there: the report's
@@ -121,27 +126,50 @@ def sweep_threshold(settings: Settings, gold, squad_report: Path | None) -> list
     return lines
 
 
+def sweep_support(settings: Settings, gold) -> list[str]:
+    from policyqa.qa import grouping
+
+    build(settings, progress=True)
+    searcher = Searcher(settings)
+    aggregate = [q for q in gold if q.kind == "aggregate"]
+    lines = ["| support | city P | city R | city F1 |", "|---|---|---|---|"]
+    default = grouping.SUPPORT
+    try:
+        for share in (0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8):
+            grouping.SUPPORT = share  # read at each call; this sweep is the one place that sets it
+            s = summarize(evaluate(searcher, aggregate, ["hybrid"], 10, progress=False))["hybrid"]["aggregate"]
+            lines.append(f"| {share:.2f} | {s['city_P']:.3f} | {s['city_R']:.3f} | {s['city_F1']:.3f} |")
+            print(lines[-1], flush=True)
+    finally:
+        grouping.SUPPORT = default
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["fusion", "chunking", "threshold"])
+    ap.add_argument("what", choices=["fusion", "chunking", "threshold", "support"])
+    ap.add_argument("--model", help="m3e-small (default), e5-small, or a sentence-transformers name or path")
+    ap.add_argument("--index", help="index folder (default: var/eval-index, or the SQuAD set's under var/eval-squad)")
     ap.add_argument("--squad-report", help="report.json of a `policyqa eval --squad` run (threshold only)")
     ap.add_argument("--squad", help="a SQuAD-format file or folder (fusion only)")
     ap.add_argument("--limit", type=int, default=0, help="first N questions only")
     ap.add_argument("--only", help="fusion variants to run, by name, separated by ';' (default: all)")
     args = ap.parse_args()
-    base = Settings.from_env(os.environ)
+    base = Settings.from_env(os.environ).with_(model=args.model)
     if args.squad:
         path = Path(args.squad)
         work = REPO / "var" / "eval-squad" / path.stem  # the index `policyqa eval --squad` built, reused
-        settings = replace(base, corpus_dir=work / "corpus", index_dir=work / "index",
+        settings = replace(base, corpus_dir=work / "corpus", index_dir=Path(args.index) if args.index else work / "index",
                            retrieval=replace(base.retrieval, understand_query=False))
         gold, columns = squad_gold(path, settings.corpus_dir), SQUAD_COLUMNS
     else:
-        settings = replace(base, corpus_dir=SEED_CORPUS, index_dir=REPO / "var" / "eval-index")
+        settings = replace(base, corpus_dir=SEED_CORPUS, index_dir=Path(args.index) if args.index else REPO / "var" / "eval-index")
         gold, columns = load_gold(GOLD_FILE), SEED_COLUMNS
     gold = gold[: args.limit] if args.limit else gold
     if args.what == "threshold":
         lines = sweep_threshold(settings, gold, Path(args.squad_report) if args.squad_report else None)
+    elif args.what == "support":
+        lines = sweep_support(settings, gold)
     elif args.what == "fusion":
         lines = sweep_fusion(settings, gold, columns, args.only.split(";") if args.only else None)
     else:

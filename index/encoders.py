@@ -172,12 +172,12 @@ class Encoder:
     def dimension(self) -> int:
         return embedder.dimension(self.model, self.device)
 
-    def _forward(self, texts: list[str]) -> np.ndarray:
+    def _forward(self, texts: list[str], query: bool = False) -> np.ndarray:
         import torch
 
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.variant == "bf16"):
             v = self._st.encode(texts, batch_size=len(texts), normalize_embeddings=True, convert_to_tensor=True,
-                                show_progress_bar=False)
+                                show_progress_bar=False, prompt_name=embedder.prompt_name(self._st, query))
         return v.float().cpu().numpy()
 
     def passages(self, texts: list[str], batch_size: int = 32, bar=None) -> np.ndarray:
@@ -195,7 +195,7 @@ class Encoder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         with _one_thread():
             for i, t in enumerate(texts):
-                out[i] = self._forward([t])[0]
+                out[i] = self._forward([t], query=True)[0]
                 if bar is not None:
                     bar.update(1)
         return out
@@ -208,7 +208,10 @@ class OnnxEncoder(Encoder):
     _batch_session: object = field(default=None, repr=False)
     _one_session: object = field(default=None, repr=False)
 
-    def _run(self, session, texts: list[str]) -> np.ndarray:
+    def _run(self, session, texts: list[str], query: bool = False) -> np.ndarray:
+        name = embedder.prompt_name(self._st, query)  # e5's "query: " / "passage: ", as sentence-transformers adds it
+        if name:
+            texts = [self._st.prompts[name] + t for t in texts]
         feats = self._st.preprocess(texts)
         feed = {i.name: feats[i.name].numpy() for i in session.get_inputs()}
         hidden = session.run(None, feed)[0]
@@ -229,7 +232,7 @@ class OnnxEncoder(Encoder):
     def questions(self, texts: list[str], bar=None) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for i, t in enumerate(texts):
-            out[i] = self._run(self._one_session, [t])[0]
+            out[i] = self._run(self._one_session, [t], query=True)[0]
             if bar is not None:
                 bar.update(1)
         return out

@@ -189,7 +189,8 @@ def parser() -> argparse.ArgumentParser:
         if corpus:
             sp.add_argument("--corpus", help="documents folder (default: documents or $POLICYQA_CORPUS)")
         if model:
-            sp.add_argument("--model", help="sentence-transformers model name or path (default: m3e-small)")
+            sp.add_argument("--model", help="m3e-small (default), e5-small (multilingual-e5-small, MIT), "
+                                             "or a sentence-transformers model name or path")
             sp.add_argument("--encoder", choices=["auto", "fp32", "bf16", "onnx", "onnx-int8"],
                             help="how the model runs (default auto: bf16 on a CPU with AVX-512 BF16/AMX, fp16 on a GPU, "
                                  "else fp32; onnx variants need onnxruntime); see README, Encoders")

@@ -7,7 +7,7 @@ user, a test or a benchmark gets the same defaults whatever the shell holds.
 Environment variables (all optional, read by the CLI):
   POLICYQA_CORPUS    folder of documents          (default: ./documents)
   POLICYQA_INDEX     folder of the built index    (default: ./var/index)
-  POLICYQA_MODEL     sentence-transformers model name or path (default: m3e-small, offline)
+  POLICYQA_MODEL     m3e-small | e5-small | a sentence-transformers model name or path (default: m3e-small, offline)
   POLICYQA_RERANKER  cross-encoder name or local folder to re-order the top candidates (default: unset = off)
   POLICYQA_DEVICE    cpu | cuda (default: cuda when available, else cpu)
   POLICYQA_EMBED_CHUNK  passages embedded (and cached) per step of a build (default: 512)
@@ -26,6 +26,16 @@ from pathlib import Path
 from policyqa.corpus.sections import ChunkParams
 
 DEFAULT_MODEL = "m3e-small"
+# the two offline models by their short names (README, "The model and its licence")
+MODEL_ALIASES = {
+    "moka-ai/m3e-small": "m3e-small",
+    "multilingual-e5-small": "e5-small",
+    "intfloat/multilingual-e5-small": "e5-small",
+}
+# Cosines are not comparable across models (e5's sit higher), so the no-answer threshold is the
+# model's own, each chosen by `python -m policyqa.eval.tune threshold --model NAME`; a model not
+# listed gets m3e-small's.
+NO_ANSWER_THRESHOLDS = {"m3e-small": 0.68, "e5-small": 0.85}
 MAX_QUESTION_CHARS = 1000
 
 
@@ -39,10 +49,21 @@ class Retrieval:
     bm25_weight: float = 0.5
     candidates: int = 100  # per retriever, before fusion
     per_doc: int = 3  # passages of one document in the top results, unless its city is asked for
-    no_answer_threshold: float = 0.68  # top cosine below: 未找到相关内容 (eval.tune threshold)
+    no_answer_threshold: float | None = None  # top cosine below: 未找到相关内容; None: the model's (NO_ANSWER_THRESHOLDS)
     answer_depth: int = 5  # hits searched for the sum, day or count in a named unit asked for; none: 未找到相关内容
     understand_query: bool = True  # places/years/types named in the question filter and boost
     rerank_depth: int = 30  # fused candidates re-ordered by the cross-encoder, when Settings.reranker is set
+
+    def threshold_for(self, model: str) -> float:
+        """The no-answer threshold for answers found with `model`: the set one, else the model's own."""
+        if self.no_answer_threshold is not None:
+            return self.no_answer_threshold
+        return NO_ANSWER_THRESHOLDS.get(canonical_model(model), NO_ANSWER_THRESHOLDS[DEFAULT_MODEL])
+
+
+def canonical_model(name: str) -> str:
+    """m3e-small or e5-small for any of their names; any other model name or path as given."""
+    return MODEL_ALIASES.get(name, name)
 
 
 @dataclass(frozen=True)

@@ -230,7 +230,7 @@ class Searcher:
         answer = Answer(question=question, hits=out, mode=mode, notes=notes)
         if q.aggregate:
             answer.groups, answer.hits = group_by_city(out, q, idx.idf, top_k)
-        case = Case(q, out, mode, lambda: list(idx.docs.values()), r.answer_depth, r.no_answer_threshold)
+        case = Case(q, out, mode, lambda: list(idx.docs.values()), r.answer_depth, r.threshold_for(idx.model))
         answer.found, why = judge(case)
         if why:
             notes.append(why)

