@@ -66,6 +66,8 @@ class HitDoc(BaseModel):
     section: str = Field(description="heading path, joined by ' > '")
     start: int = Field(description="character offset of the passage in the document's text (GET /api/documents/{doc_id})")
     end: int
+    page: int | None = Field(description="the page the passage starts on (PDF, OFD); null for other formats")
+    ocr: bool = Field(description="true when some of the passage's text was read by OCR from a scan or picture")
     answer: str | None = Field(description="the answering sentence")
     answer_start: int | None
     answer_end: int | None

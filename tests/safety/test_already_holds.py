@@ -66,7 +66,7 @@ def app(live):
     from policyqa.ui.app import build_app
 
     blocks = build_app(live)
-    return {f.fn.__name__: f.fn for f in blocks.fns.values()}
+    return {f.fn.__name__: f.fn for f in blocks.fns.values() if f.fn is not None}  # js-only events have none
 
 
 def test_upload_names_with_dots_and_slashes_stay_in_the_folder(live, tmp_path, app):
@@ -92,7 +92,7 @@ def test_html_in_questions_and_file_names_is_shown_as_text(live, app):
     (live.corpus_dir / name).write_text(BODY.format(phrase="建设跨站脚本防护中心"), encoding="utf-8")
     html, *_ = app["on_upload"]([str(live.corpus_dir / name)], "全部", "全部", "全部")
     assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;.txt" in html
-    html = app["on_search"]("<script>alert(1)</script>跨站脚本防护中心", "全部", "全部", "全部", "bm25", 5)
+    html, *_ = app["on_search"]("<script>alert(1)</script>跨站脚本防护中心", "全部", "全部", "全部", "bm25", 5)
     assert "<script>alert(1)" not in html and "&lt;script&gt;" in html
     assert "跨站脚本防护中心" in html and "<img src=x" not in html
 
