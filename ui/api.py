@@ -127,29 +127,20 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def invalid(request: Request, e: RequestValidationError):
         return _error(422, _validation_message(e))
 
-    @app.exception_handler(QuestionError)
-    async def bad_question(request: Request, e: QuestionError):
-        return _error(400, str(e))
+    def answer_with(status: int):
+        async def handler(request: Request, e: Exception):
+            return _error(status, str(e))
 
-    @app.exception_handler(UpdateError)
-    async def bad_update(request: Request, e: UpdateError):
-        return _error(400, str(e))
+        return handler
+
+    # the user's input or the index's state, each one line that names the fix (never a traceback)
+    for exc, status in ((QuestionError, 400), (UpdateError, 400), (EmptyCorpus, 409), (IndexMissing, 503),
+                        (IndexMismatch, 503)):
+        app.add_exception_handler(exc, answer_with(status))
 
     @app.exception_handler(BuildLocked)
     async def locked(request: Request, e: BuildLocked):
         return _error(409, f"another index build is running; try again shortly ({e})")
-
-    @app.exception_handler(EmptyCorpus)
-    async def empty(request: Request, e: EmptyCorpus):
-        return _error(409, str(e))
-
-    @app.exception_handler(IndexMissing)
-    async def missing(request: Request, e: IndexMissing):
-        return _error(503, str(e))
-
-    @app.exception_handler(IndexMismatch)
-    async def mismatch(request: Request, e: IndexMismatch):
-        return _error(503, str(e))
 
     @app.exception_handler(Exception)
     async def bug(request: Request, e: Exception):

@@ -22,6 +22,7 @@ Stable hooks for tests and styling:
 from __future__ import annotations
 
 import html
+import ipaddress
 import logging
 import socket
 import threading
@@ -126,8 +127,25 @@ def _choice(value: str | None, choices: list[str]) -> str | None:
     return next((c for c in choices if c != ALL and c.startswith(value)), None)
 
 
-def build_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
-    """The Gradio app over the index in `settings.index_dir` (raises IndexMissing without one)."""
+READ_ONLY = ("此服务器为只读：上传和删除文档已关闭（服务开在本机以外的地址上）。"
+             "需要时请用 policyqa serve --allow-writes 启动。")
+
+
+def writes_allowed(host: str, allow_writes: bool) -> bool:
+    """Whether the web UI may upload and remove: on this machine only (the default 127.0.0.1) or when
+    `--allow-writes` says so, so a UI opened to a shared network cannot change the index by default."""
+    if allow_writes:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def build_app(settings: Settings, searcher: Searcher | None = None, writes: bool = True) -> gr.Blocks:
+    """The Gradio app over the index in `settings.index_dir` (raises IndexMissing without one).
+
+    `writes` False: no upload or remove, in the page or through Gradio's event queue."""
     searcher = searcher or searcher_for(settings)
     cities, years, types = filter_choices(searcher)
 
@@ -204,6 +222,8 @@ def build_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks
         )
 
     def on_upload(files, city, year, doc_type, progress=gr.Progress()):
+        if not writes:
+            return f'<p class="upload-skipped">{_e(READ_ONLY)}</p>', None, *refresh(city, year, doc_type)
         paths = [Path(f if isinstance(f, str) else getattr(f, "name", f)) for f in (files or [])]
         if not paths:
             return ('<p class="upload-skipped">请先选择要上传的文件。</p>', gr.update(), *refresh(city, year, doc_type))
@@ -221,6 +241,8 @@ def build_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks
         return upload_report(outcome.report, outcome.names, outcome.rejected, outcome.removed), None, *refresh(city, year, doc_type)
 
     def on_remove(source, city, year, doc_type, progress=gr.Progress()):
+        if not writes:
+            return f'<p class="upload-skipped">{_e(READ_ONLY)}</p>', *refresh(city, year, doc_type)
         if not source:
             return '<p class="upload-skipped">请先在列表中选择要删除的文档。</p>', *refresh(city, year, doc_type)
         if len(searcher.index.docs) <= 1:
@@ -267,7 +289,7 @@ def build_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks
                 table = gr.Dataframe(doc_rows(searcher), headers=DOC_HEADERS, interactive=False, wrap=True,
                                      column_widths=["30%", "34%", "9%", "7%", "11%", "9%"], elem_id="doc-table")
                 with gr.Row():
-                    with gr.Column(scale=3):
+                    with gr.Column(scale=3, visible=writes):
                         gr.Markdown(f"### 上传文档\n支持 {'、'.join(SUPPORTED)}，单个文件不超过 {MAX_UPLOAD_MB} MB。"
                                     "上传后会复制到文档文件夹并立即建立索引，完成后即可检索。")
                         upload = gr.File(label="选择文件", file_count="multiple", file_types=list(SUPPORTED),
@@ -280,6 +302,8 @@ def build_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks
                                                     elem_id="remove-source", scale=4)
                             remove_btn = gr.Button("删除", variant="stop", elem_id="remove-btn", scale=1, min_width=100)
                         remove_result = gr.HTML("", elem_id="remove-result", js_on_load=None, min_height=50)
+                    if not writes:
+                        gr.Markdown(READ_ONLY, elem_id="read-only")
                     with gr.Column(scale=2):
                         gr.Markdown("### 索引状态")
                         status_panel = gr.HTML(status0[0], elem_id="index-status", js_on_load=None)
@@ -303,11 +327,13 @@ def build_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks
     return demo
 
 
-def create_app(settings: Settings, searcher: Searcher | None = None, allow_writes: bool = False) -> FastAPI:
-    """What `policyqa serve` serves: the JSON API under /api (docs at /docs) and the UI at /."""
+def create_app(settings: Settings, searcher: Searcher | None = None, allow_writes: bool = False,
+               ui_writes: bool = True) -> FastAPI:
+    """What `policyqa serve` serves: the JSON API under /api (docs at /docs; writes only with
+    `allow_writes`) and the UI at / (uploads and removal with `ui_writes`)."""
     searcher = searcher or searcher_for(settings)
     app = create_api(settings, searcher, allow_writes=allow_writes)
-    return gr.mount_gradio_app(app, build_app(settings, searcher), path="/", css=CSS, max_file_size=MAX_UPLOAD_BYTES,
+    return gr.mount_gradio_app(app, build_app(settings, searcher, writes=ui_writes), path="/", css=CSS, max_file_size=MAX_UPLOAD_BYTES,
                                show_error=False, footer_links=["gradio", "settings"])
 
 
@@ -340,8 +366,11 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, build_i
         print(build(settings, progress=True).summary())
     searcher = searcher_for(settings)
     searcher.ask("科技创新", top_k=1)  # warm up the model and the tokenizer before the first visitor
-    app = create_app(settings, searcher, allow_writes=allow_writes)
+    ui_writes = writes_allowed(host, allow_writes)
+    app = create_app(settings, searcher, allow_writes=allow_writes, ui_writes=ui_writes)
     print(f"policyqa UI on http://{host}:{port}/ , API docs on http://{host}:{port}/docs "
           f"(index {settings.index_dir}, {len(searcher.index.docs)} documents; "
-          f"writes through the API {'allowed' if allow_writes else 'off (--allow-writes turns them on)'})", flush=True)
+          f"writes through the API {'allowed' if allow_writes else 'off (--allow-writes turns them on)'}, "
+          f"through the UI {'allowed' if ui_writes else 'off (not on this machine only; --allow-writes turns them on)'})",
+          flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -131,3 +131,23 @@ def test_two_builds_at_once_the_second_is_refused_in_one_line(live):
     assert r.returncode != 0
     assert "another build or update is running" in one_line_error(r.stderr)
     assert layout.current(live.index_dir) is not None
+
+
+def test_a_ui_served_beyond_this_machine_cannot_upload_or_remove(live, tmp_path):
+    """`policyqa serve --host 0.0.0.0` without --allow-writes: the page says so, and the handlers
+    (callable through Gradio's queue even when hidden) change nothing."""
+    from policyqa.ui.app import READ_ONLY, build_app, writes_allowed
+
+    assert writes_allowed("127.0.0.1", False) and writes_allowed("::1", False) and writes_allowed("localhost", False)
+    assert not writes_allowed("0.0.0.0", False) and not writes_allowed("192.168.1.20", False)
+    assert writes_allowed("0.0.0.0", True)
+    blocks = build_app(live, writes=False)
+    handlers = {f.fn.__name__: f.fn for f in blocks.fns.values() if f.fn is not None}
+    new = tmp_path / "新文件.txt"
+    new.write_text(BODY.format(phrase="建设只读服务测试中心"), encoding="utf-8")
+    indexed = sorted(os.listdir(live.corpus_dir))
+    html, *_ = handlers["on_upload"]([str(new)], "全部", "全部", "全部")
+    assert READ_ONLY in html and sorted(os.listdir(live.corpus_dir)) == indexed
+    html, *_ = handlers["on_remove"](indexed[0], "全部", "全部", "全部")
+    assert READ_ONLY in html and sorted(os.listdir(live.corpus_dir)) == indexed
+    assert "--allow-writes" in blocks.get_config_file()["components"].__repr__()

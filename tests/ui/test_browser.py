@@ -63,11 +63,17 @@ def browser():
         b.close()
 
 
+def new_context(browser):
+    """A Chinese-locale desktop window whose waits give up after TIMEOUT."""
+    ctx = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    ctx.set_default_timeout(TIMEOUT)
+    return ctx
+
+
 @pytest.fixture
 def page(browser, server):
     url, _ = server
-    ctx = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-    ctx.set_default_timeout(TIMEOUT)
+    ctx = new_context(browser)
     pg = ctx.new_page()
     pg.goto(url)
     pg.locator("#question textarea, #question input").first.wait_for(state="visible")
@@ -239,8 +245,7 @@ def test_a_shared_link_opens_and_runs_its_search(browser, server):
     from playwright.sync_api import expect
 
     url, _ = server
-    ctx = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-    ctx.set_default_timeout(TIMEOUT)
+    ctx = new_context(browser)
     try:
         pg = ctx.new_page()
         pg.goto(f"{url}?q={quote(CARD_QUESTION)}")
@@ -308,8 +313,7 @@ def test_api_docs_page_works_offline(browser, server):
     from playwright.sync_api import expect
 
     url, _ = server
-    ctx = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-    ctx.set_default_timeout(TIMEOUT)
+    ctx = new_context(browser)
     try:
         pg = ctx.new_page()
         pg.goto(url + "docs")
