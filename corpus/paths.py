@@ -33,6 +33,8 @@ class Found:
 
     rel: str
     path: Path
+    size: int = 0  # from the walk's lstat: with mtime_ns, lets a scan skip re-hashing an unchanged file
+    mtime_ns: int = 0
 
 
 @dataclass
@@ -100,7 +102,8 @@ def walk(root: Path) -> tuple[list[Found], list[Passed]]:
                 continue
             rel, path = prefix + name, folder / name
             try:
-                mode = os.lstat(path).st_mode
+                st = os.lstat(path)
+                mode = st.st_mode
             except OSError as e:
                 passed.append(Passed(rel, f"cannot read ({e.strerror or e})"))
                 continue
@@ -109,7 +112,7 @@ def walk(root: Path) -> tuple[list[Found], list[Passed]]:
             elif stat.S_ISDIR(mode):
                 stack.append((path, rel + "/"))
             elif stat.S_ISREG(mode):
-                files.append(Found(rel, path))
+                files.append(Found(rel, path, st.st_size, st.st_mtime_ns))
             else:
                 passed.append(Passed(rel, NOT_REGULAR))
     files.sort(key=lambda f: f.rel)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 _DATA = Path(__file__).parent / "data" / "places.tsv"
@@ -108,13 +108,24 @@ def lookup(name: str) -> Place | None:
 _COMMON_CHARS = set("州阳山江城宁安水石大小东西南北新长中平德广海台通利化明光华兴")
 
 
-def _superior_mentions(text: str, short: str) -> int:
-    """How often the text defers to `short` as its superior (融入……黄石市发展大局, 黄石市科技局建立)."""
-    pattern = (
+@cache
+def _cues(short: str) -> tuple[re.Pattern, re.Pattern, re.Pattern]:
+    """The patterns infer_city tries for one place, compiled once: thousands of places overflow
+    `re`'s own cache of 512, and recompiling them was a third of reading a document."""
+    own = re.compile(rf"(?:我市|全市|本市){short}|{short}(?:市)?(?:全市|我市)")
+    organ = re.compile(rf"{short}(?:市)?(?:委|市委|市政府|县委|县政府|科技局|科学技术局)")
+    # how often the text defers to `short` as its superior (融入……黄石市发展大局, 黄石市科技局建立)
+    superior = re.compile(
         rf"(?:融入|对接|服从|服务于?|落实)[^。，,]{{0,20}}?{short}(?:市)?(?:委|政府)?(?:发展|部署|要求|大局|产业)"
         rf"|{short}(?:市)?(?:科技局|科学技术局)(?:建立|下达)|{short}赛区"
     )
-    return len(re.findall(pattern, text))
+    return own, organ, superior
+
+
+@cache
+def _arrival(ch: str) -> re.Pattern:
+    """A one-character abbreviation after a movement verb: 来冶、在冶、赴荆."""
+    return re.compile(rf"[来在赴驻留回落]{ch}")
 
 
 def infer_city(text: str, title: str = "", issuer: str = "", doc_number: str = "") -> Place | None:
@@ -133,12 +144,12 @@ def infer_city(text: str, title: str = "", issuer: str = "", doc_number: str = "
             s += 8
         if doc_number and doc_number.startswith(p.short[0]):
             s += 3
-        s += 2 * len(re.findall(rf"(?:我市|全市|本市){p.short}|{p.short}(?:市)?(?:全市|我市)", text))
-        s += 1.5 * len(re.findall(rf"{p.short}(?:市)?(?:委|市委|市政府|县委|县政府|科技局|科学技术局)", head))
-        # one-character abbreviation with a movement verb: 来冶、在冶、赴荆
+        own, organ, superior = _cues(p.short)
+        s += 2 * len(own.findall(text))
+        s += 1.5 * len(organ.findall(head))
         for ch in set(p.short) - _COMMON_CHARS:
-            s += 2 * len(re.findall(rf"[来在赴驻留回落]{ch}", bare))
-        s -= 3 * _superior_mentions(text, p.short)
+            s += 2 * len(_arrival(ch).findall(bare))
+        s -= 3 * len(superior.findall(text))
         scores[name] = s
     best, score = scores.most_common(1)[0]
     if score < 2:

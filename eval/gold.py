@@ -37,8 +37,12 @@ def load_gold(path: Path = GOLD_FILE) -> list[GoldQuestion]:
             ev = [Evidence(**e) for e in row.pop("evidence", [])]
             out.append(GoldQuestion(evidence=ev, **row))
         except (json.JSONDecodeError, TypeError) as e:
-            raise ValueError(f"{path}:{n}: not a gold question ({e}); see eval/README.md for the format") from e
+            raise GoldMismatch(f"{path}:{n}: not a gold question ({e}); see eval/README.md for the format") from e
     return out
+
+
+class GoldMismatch(ValueError):
+    """The gold set does not fit the index being evaluated (another corpus, or edited documents)."""
 
 
 def locate(q: GoldQuestion, texts: dict[str, str]) -> list[tuple[int, str, int, int]]:
@@ -51,10 +55,12 @@ def locate(q: GoldQuestion, texts: dict[str, str]) -> list[tuple[int, str, int, 
     for n, e in enumerate(q.evidence):
         text = texts.get(e.source)
         if text is None:
-            raise ValueError(f"gold {q.id}: document {e.source} is not in the index")
+            raise GoldMismatch(f"gold {q.id}: document {e.source} is not in the index; the gold set is about the seed "
+                               "documents: evaluate an index built from documents/ (policyqa eval --corpus documents), "
+                               "or give your own set with --gold FILE")
         at = text.find(e.text)
         if at < 0:
-            raise ValueError(f"gold {q.id}: evidence {e.text[:30]!r} is no longer in {e.source}; fix eval/gold.jsonl")
+            raise GoldMismatch(f"gold {q.id}: evidence {e.text[:30]!r} is no longer in {e.source}; fix eval/gold.jsonl")
         while at >= 0:
             spans.append((n, e.source, at, at + len(e.text)))
             at = text.find(e.text, at + 1)

@@ -275,13 +275,15 @@ def _merge_plan(segments: list[dict], live_rows: dict[str, int]) -> list[dict]:
 def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
     t0 = time.perf_counter()
     report = BuildReport(index_dir=str(index_dir))
-    entries, report.skipped = scan(settings.corpus_dir)
     settings = replace(settings, model=embedder.canonical(settings.model))  # moka-ai/m3e-small is the default, by name
     model_key = embedder.fingerprint(settings.model, settings.device)
     index_dir.mkdir(parents=True, exist_ok=True)
     prev = _previous(index_dir, settings, model_key, report)
     settings = replace(settings, encoder=prev.encoder)
     prev_docs: dict[str, dict] = prev.manifest["documents"] if prev.manifest else {}
+    scanned_at = time.time_ns()
+    entries, report.skipped = scan(settings.corpus_dir, *known_files(prev.manifest, settings.corpus_dir))
+    stat_of = {e.source: (e.size, e.mtime_ns) for e in entries}
     keepable = {d["doc_id"]: (src, d) for src, d in prev_docs.items() if d["segment"] in prev.healthy}
 
     # 1. decide per file: keep where it is, read, or skip as a duplicate
@@ -343,12 +345,16 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
             )
         report.documents = len(catalog)
         report.passages = sum(d["passages"] for d in catalog.values())
+        for src, d in catalog.items():  # what the next scan compares, to leave unchanged files unread
+            d["size"], d["mtime_ns"] = stat_of[src]
+        touched = any((d.get("size"), d.get("mtime_ns")) != (prev_docs.get(src, {}).get("size"), prev_docs.get(src, {}).get(
+            "mtime_ns")) for src, d in catalog.items())
         same_skips = prev.manifest is not None and prev.manifest.get("skipped") == [[x.source, x.reason] for x in report.skipped]
         renamed = prev.manifest is not None and set(catalog) != set(prev_docs)
         kinds_differ = any(vector_kind(settings.vectors, e["rows"], report.passages, e.get("vectors", "flat"))
                            != e.get("vectors", "flat") for e in prev.healthy.values())
         if (not report.changed and not new_segments and same_skips and not renamed and not prev.damaged and not kinds_differ
-                and prev.manifest.get("duplicates") == [list(x) for x in report.duplicates]):
+                and not touched and prev.manifest.get("duplicates") == [list(x) for x in report.duplicates]):
             report.seconds = time.perf_counter() - t0
             return report  # nothing to write: the live commit already matches the folder
 
@@ -388,6 +394,7 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
         "ocr": settings.ocr,
         "built_at": layout.timestamp(),
         "corpus_dir": str(Path(settings.corpus_dir).resolve()),
+        "scanned_at_ns": scanned_at,
         "passages": report.passages,
         "segments": segments,
         "documents": dict(sorted(catalog.items())),
@@ -397,6 +404,15 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
     layout.publish(index_dir, manifest, seq)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def known_files(manifest: dict | None, corpus_dir: Path) -> tuple[dict[str, tuple[int, int, str]], int]:
+    """What the last build's scan saw of each indexed file (size, mtime, hash) and when it began,
+    for `scan` to trust; nothing when that build read another folder."""
+    if not manifest or manifest.get("corpus_dir") != str(Path(corpus_dir).resolve()):
+        return {}, 0
+    known = {src: (d["size"], d["mtime_ns"], d["doc_id"]) for src, d in manifest["documents"].items() if "mtime_ns" in d}
+    return known, int(manifest.get("scanned_at_ns", 0))
 
 
 def _catalog_entry(d: Document, seg_name: str, num: int) -> dict:
@@ -434,7 +450,7 @@ def _merge(index_dir: Path, seq: int, plan: list[dict], catalog: dict[str, dict]
     kind = vector_kind(settings.vectors, len(hashes), total_live, plan[0].get("vectors", "flat"))
     entry = segment.write(index_dir, seq, segment.SegmentInput(docs, sizes, tokens, matrix, hashes, kind))
     for num, d in enumerate(docs):
-        catalog[d.source] = _catalog_entry(d, entry["name"], num)
+        catalog[d.source] = catalog[d.source] | _catalog_entry(d, entry["name"], num)  # keeps the file's size and mtime
     if len(plan) > 1:
         report.notes.append(f"merged {len(plan)} segments into {entry['name']} ({entry['rows']} passages)")
     else:

@@ -14,6 +14,7 @@ from policyqa.config import Settings
 from policyqa.corpus.paths import shown
 from policyqa.corpus.reader import scan
 from policyqa.index import layout, segment
+from policyqa.index.builder import known_files
 
 # what each of a segment's files is, and whether a serving process holds it in memory
 PARTS = {
@@ -108,7 +109,7 @@ def gather(settings: Settings) -> IndexStatus:
     st.rebuild = layout.rebuild_hint(index_dir)
     st.duplicates = [(a, b) for a, b in m.get("duplicates", [])]
     try:
-        entries, unsupported = scan(settings.corpus_dir)
+        entries, unsupported = scan(settings.corpus_dir, *known_files(m, settings.corpus_dir))
     except FileNotFoundError as e:
         st.folder_error = str(e)
         return st

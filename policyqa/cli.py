@@ -282,6 +282,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from policyqa.corpus.loaders import LoadError
     from policyqa.corpus.paths import shown
+    from policyqa.eval.gold import GoldMismatch
     from policyqa.index.backend import ClusterExtraMissing
     from policyqa.index.builder import BuildLocked, EmptyCorpus
     from policyqa.index.embedder import ModelError
@@ -299,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (CliError, QuestionError, IndexMissing, IndexMismatch, EmptyCorpus, BuildLocked, ModelError, LoadError, UpdateError,
-            FileNotFoundError, ClusterExtraMissing, MilvusMissing) as e:
+            FileNotFoundError, ClusterExtraMissing, MilvusMissing, GoldMismatch) as e:
         print(f"policyqa {args.command}: error: {shown(str(e))}", file=sys.stderr)  # one line, whatever the names hold
         return 2
     except KeyboardInterrupt:

@@ -121,7 +121,11 @@ def best_sentence(body: str, offset: int, tokens: list[str], idf: dict[str, floa
     best, best_score = (offset, offset + len(body)), -1.0
     for a, b in sentence_spans(body, 0, len(body)):
         sent = body[a:b]
-        score = sum(idf.get(t, 1.0) for t in qset & set(tokenize(sent)))
+        low = sent.lower()
+        # jieba's tokens are pieces of the lowercased text, so a sentence holding none of the
+        # question's tokens as text shares none: it is not tokenized (most of a question's time was)
+        shared = qset & set(tokenize(sent)) if any(t in low for t in qset) else ()
+        score = sum(idf.get(t, 1.0) for t in shared)
         if asked is not None and _asked_candidates(asked, sent, question):
             score = score * 1.5 + (most if asked is DOC_NUMBER else 0.0)
         score /= 1.0 + 0.002 * len(sent)  # equal evidence: prefer the shorter sentence
