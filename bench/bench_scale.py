@@ -305,8 +305,8 @@ def main() -> None:
     serve, _, _ = run_child("serve", str(index), str(a.questions))
     victim = next(iter(sorted(p.relative_to(corpus).as_posix() for p in corpus.rglob("*.txt"))))
     upd, _, _ = run_child("update", str(corpus), str(index), str(new_doc), victim)
-    second = next(p.relative_to(corpus).as_posix() for p in sorted(corpus.rglob("*.txt"))
-                  if p.relative_to(corpus).as_posix() != victim)
+    second = next(p.relative_to(corpus).as_posix() for p in sorted(corpus.rglob("*.txt"))  # not one in .removed/
+                  if p.relative_to(corpus).as_posix() != victim and not p.relative_to(corpus).as_posix().startswith("."))
     new_doc2 = work / "新文件二.txt"
     new_doc2.write_text("第二份新文件\n一、建设星火科技示范园。\n", encoding="utf-8")
     _, cli_add, _ = run_child("cli", "add", str(new_doc2), "--index", str(index), "--corpus", str(corpus), "--quiet")
