@@ -7,6 +7,7 @@ it already holds; only files whose hash is new are loaded and chunked.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +32,14 @@ RACY_NS = 2_000_000_000
 @dataclass
 class FileEntry:
     source: str  # relative to the corpus folder, '/'-separated
-    path: Path
+    location: str | Path  # the file; a string from a walk (a Path per file was most of a scan's time)
     doc_id: str  # hash of the bytes
     size: int
     mtime_ns: int = 0
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
 
 
 @dataclass
@@ -66,20 +71,21 @@ def scan(corpus_dir: Path, known: Mapping[str, tuple[int, int, str]] | None = No
     entries: list[FileEntry] = []
     skipped = [Skipped(p.rel, p.reason) for p in passed]
     for f in found:
-        suffix = Path(f.rel).suffix
+        suffix = os.path.splitext(f.rel)[1]
         if suffix.lower() not in SUPPORTED:
             skipped.append(Skipped(f.rel, f"unsupported file type {suffix or '(none)'}"))
             continue
         was = known.get(f.rel)
         if was and was[0] == f.size and was[1] == f.mtime_ns and f.mtime_ns < scanned_at_ns - RACY_NS:
-            entries.append(FileEntry(f.rel, f.path, was[2], f.size, f.mtime_ns))
+            entries.append(FileEntry(f.rel, f.location, was[2], f.size, f.mtime_ns))
             continue
         try:
-            data = f.path.read_bytes()
+            with open(f.location, "rb") as fh:
+                data = fh.read()
         except OSError as e:
             skipped.append(Skipped(f.rel, f"cannot read ({e.strerror or e})"))
             continue
-        entries.append(FileEntry(f.rel, f.path, content_hash(data), len(data), f.mtime_ns))
+        entries.append(FileEntry(f.rel, f.location, content_hash(data), len(data), f.mtime_ns))
     skipped.sort(key=lambda s: s.source)
     return entries, skipped
 
