@@ -7,7 +7,6 @@ it already holds; only files whose hash is new are loaded and chunked.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +70,9 @@ def scan(corpus_dir: Path, known: Mapping[str, tuple[int, int, str]] | None = No
     entries: list[FileEntry] = []
     skipped = [Skipped(p.rel, p.reason) for p in passed]
     for f in found:
-        suffix = os.path.splitext(f.rel)[1]
+        name = f.rel.rpartition("/")[2]
+        dot = name.rfind(".")
+        suffix = name[dot:] if 0 < dot < len(name) - 1 else ""  # as Path.suffix, without building a Path
         if suffix.lower() not in SUPPORTED:
             skipped.append(Skipped(f.rel, f"unsupported file type {suffix or '(none)'}"))
             continue

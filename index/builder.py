@@ -345,10 +345,11 @@ def _build(settings: Settings, index_dir: Path, progress: bool) -> BuildReport:
             )
         report.documents = len(catalog)
         report.passages = sum(d["passages"] for d in catalog.values())
+        touched = False  # a file's time moved with its bytes unchanged: the commit must record it
         for src, d in catalog.items():  # what the next scan compares, to leave unchanged files unread
+            was = (d.get("size"), d.get("mtime_ns"))
             d["size"], d["mtime_ns"] = stat_of[src]
-        touched = any((d.get("size"), d.get("mtime_ns")) != (prev_docs.get(src, {}).get("size"), prev_docs.get(src, {}).get(
-            "mtime_ns")) for src, d in catalog.items())
+            touched = touched or was != stat_of[src]
         same_skips = prev.manifest is not None and prev.manifest.get("skipped") == [[x.source, x.reason] for x in report.skipped]
         renamed = prev.manifest is not None and set(catalog) != set(prev_docs)
         kinds_differ = any(vector_kind(settings.vectors, e["rows"], report.passages, e.get("vectors", "flat"))

@@ -55,6 +55,7 @@ def test_errors_are_one_line_and_nonzero(seed_settings, args, message):
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # a fresh process
 def test_build_of_an_empty_folder_fails_clearly(tmp_path):
     (tmp_path / "docs").mkdir()
     r = run("build", "--corpus", str(tmp_path / "docs"), "--index", str(tmp_path / "idx"), "--quiet")

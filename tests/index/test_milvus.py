@@ -22,6 +22,8 @@ from policyqa.index.milvus_store import REWEIGHT_DRIFT, display_uri
 from policyqa.qa.search import Filters, Searcher
 from tests.conftest import REPO, seed_file
 
+pytestmark = pytest.mark.slow  # model conversion, milvus-lite and Ray start-ups: minutes, not the fast tier
+
 NEEDS_MILVUS = pytest.mark.skipif(
     not all(__import__("importlib").util.find_spec(m) for m in ("pymilvus", "milvus_lite")),
     reason="pymilvus/milvus-lite not installed (pip install 'policyqa[cluster]')")

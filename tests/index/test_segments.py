@@ -149,6 +149,7 @@ build(Settings().with_(corpus_dir=Path(corpus), index_dir=Path(index), model=mod
 """
 
 
+@pytest.mark.slow  # subprocesses killed at each stage
 @pytest.mark.parametrize("stage", ["segment", "merge", "commit"])
 def test_kill_9_while_writing_a_segment_merging_or_committing(corpus, stage):
     """SIGKILL with a segment half-published, a merge's output written, or the commit about to be

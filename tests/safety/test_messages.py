@@ -44,6 +44,7 @@ def _pdf_bytes() -> bytes:
     return bytes(pdf.output())
 
 
+@pytest.mark.slow  # a fresh process
 def test_pypdf_complaints_stay_off_stderr_and_a_lost_page_is_reported(live):
     """In a fresh process: pypdf logs through the root logger's last-resort handler to stderr."""
     from tests.safety.conftest import run
