@@ -86,9 +86,12 @@ def decode_text(data: bytes, path: Path) -> str:
     raise LoadError(f"{path}: not valid UTF-8 or GB18030 text; re-save it as UTF-8")
 
 
+_UNTEXTLIKE = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\ue000-\uf8ff]")  # control characters, private use
+
+
 def _looks_like_text(text: str) -> bool:
-    bad = sum(1 for ch in text[:4000] if (ord(ch) < 32 and ch not in "\n\r\t\f") or 0xE000 <= ord(ch) <= 0xF8FF)
-    return bad <= max(2, len(text[:4000]) // 100)
+    head = text[:4000]
+    return len(_UNTEXTLIKE.findall(head)) <= max(2, len(head) // 100)
 
 
 def _markdown(text: str) -> Extracted:

@@ -69,16 +69,34 @@ def _by_short() -> dict[str, list[Place]]:
     return out
 
 
+def _trie_regex(words: list[str]) -> re.Pattern[str]:
+    """One alternation shaped as a trie (咸(?:宁(?:市)?|丰县?)…): the same leftmost-longest matches as
+    the names sorted longest first, but `re` tries one branch per character instead of thousands
+    of names at every position that could start one."""
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        kids = [re.escape(ch) + emit(sub) for ch, sub in sorted(node.items()) if ch]
+        if not kids:
+            return ""
+        return "(?:" + "|".join(kids) + ")" + ("?" if "" in node else "")  # greedy: the longer name first
+
+    return re.compile(emit(trie))
+
+
 @lru_cache(maxsize=1)
 def _pattern() -> re.Pattern[str]:
-    names = sorted(_by_short(), key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, names)))
+    return _trie_regex(list(_by_short()))
 
 
-def find_places(text: str) -> Counter[str]:
-    """Counts of every city or county name written in the text, keyed by full name."""
+def _counts(matches: list[re.Match[str]]) -> Counter[str]:
     counts: Counter[str] = Counter()
-    for m in _pattern().finditer(text):
+    for m in matches:
         word = m.group(0)
         places = _by_short()[word]
         chosen = [p for p in places if p.name == word] or places
@@ -86,6 +104,11 @@ def find_places(text: str) -> Counter[str]:
         chosen = sorted(chosen, key=lambda p: p.level != "prefecture")[:1]
         counts[chosen[0].name] += 1
     return counts
+
+
+def find_places(text: str) -> Counter[str]:
+    """Counts of every city or county name written in the text, keyed by full name."""
+    return _counts(list(_pattern().finditer(text)))
 
 
 @lru_cache(maxsize=1)
@@ -130,10 +153,13 @@ def _arrival(ch: str) -> re.Pattern:
 
 def infer_city(text: str, title: str = "", issuer: str = "", doc_number: str = "") -> Place | None:
     head = text[:600]
-    counts = find_places(text)
-    if not counts:
+    matches = list(_pattern().finditer(text))
+    if not matches:
         return None
-    bare = _pattern().sub("", text)  # place names removed, so 在大冶 is not read as 在大
+    counts = _counts(matches)
+    # place names removed, so 在大冶 is not read as 在大 (the gaps between matches: no second pass)
+    ends = [0] + [m.end() for m in matches]
+    bare = "".join(text[a : m.start()] for a, m in zip(ends, matches)) + text[ends[-1] :]
     scores: Counter[str] = Counter()
     for name, n in counts.items():
         p = next(x for x in _by_short()[name] if x.name == name)
