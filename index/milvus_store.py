@@ -204,8 +204,8 @@ def sync(settings: Settings, progress: bool = True) -> SyncReport:
     passages, catalog = names(settings)
     state = read_manifest(client, settings)
     if state and (state.get("model_fingerprint") != m["model_fingerprint"] or state.get("chunker") != m["chunker"]
-                  or state.get("dimension") != m["dimension"]):
-        report.notes.append("model or chunker changed: the Milvus collections are rebuilt")
+                  or state.get("dimension") != m["dimension"] or state.get("tokenizer") != m.get("tokenizer")):
+        report.notes.append("model, chunker or tokenizer changed: the Milvus collections are rebuilt")
         client.drop_collection(passages)
         client.drop_collection(catalog)
         state = None
@@ -311,7 +311,7 @@ def sync(settings: Settings, progress: bool = True) -> SyncReport:
     if reweight and old_avgdl and report.rows_added < state["n"]:
         report.reweighted = _reweight(client, passages, old_avgdl, state["avgdl"], {r["pid"] for r in new_rows}, progress)
     state.update(model=m["model"], model_fingerprint=m["model_fingerprint"], encoder=m.get("encoder", "fp32"),
-                 chunker=m["chunker"], dimension=m["dimension"], documents=len(target), passages=state["n"],
+                 chunker=m["chunker"], tokenizer=m.get("tokenizer"), dimension=m["dimension"], documents=len(target), passages=state["n"],
                  generation=state["generation"] + 1, built_at=m["built_at"])
     client.upsert(catalog, [_crow(MANIFEST_KEY, "meta", text=json.dumps(state, ensure_ascii=False))])
     client.close()

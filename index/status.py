@@ -13,7 +13,7 @@ from pathlib import Path
 from policyqa.config import Settings
 from policyqa.corpus.paths import shown
 from policyqa.corpus.reader import scan
-from policyqa.index import layout, segment
+from policyqa.index import layout, lexical, segment
 from policyqa.index.builder import known_files
 
 # what each of a segment's files is, and whether a serving process holds it in memory
@@ -54,6 +54,8 @@ class IndexStatus:
     index_type: str | None = None
     chunker: str | None = None
     chunker_current: str | None = None  # the chunker this version uses; differs: run policyqa build
+    tokenizer: str | None = None
+    tokenizer_current: str | None = None  # the tokenizer and dictionaries now; differs: run policyqa build
     built_at: str | None = None
     size_bytes: int = 0
     segments: list[SegmentStatus] = field(default_factory=list)
@@ -89,7 +91,7 @@ def gather(settings: Settings) -> IndexStatus:
     """Read the live commit, check its segments' sizes (cheap), and scan the documents folder."""
     index_dir = Path(settings.index_dir)
     st = IndexStatus(index_dir=str(settings.index_dir), corpus_dir=str(settings.corpus_dir), built=False,
-                     chunker_current=settings.chunking.chunker_id)
+                     chunker_current=settings.chunking.chunker_id, tokenizer_current=lexical.tokenizer_id())
     try:
         commit = layout.require_current(index_dir)
         m = commit.manifest()
@@ -103,6 +105,7 @@ def gather(settings: Settings) -> IndexStatus:
     st.model, st.model_fingerprint, st.dimension = m["model"], m["model_fingerprint"], m["dimension"]
     st.encoder = m.get("encoder", "fp32")
     st.index_type, st.chunker, st.built_at = m["index_type"], m["chunker"], m["built_at"]
+    st.tokenizer = m.get("tokenizer", "jieba")
     st.size_bytes = layout.size_on_disk(settings.index_dir)
     st.segments = _segments(m)
     st.damaged = [(s["name"], p) for s in m["segments"] if (p := segment.verify(index_dir / s["name"], s, full=False))]
@@ -153,6 +156,8 @@ def format_status(st: IndexStatus) -> str:
         f"model:      {st.model} (weights {st.model_fingerprint}, {st.dimension}-d, {st.index_type}, encoder {st.encoder})",
         f"chunker:    {st.chunker}" + ("" if st.chunker == st.chunker_current else
                                        f" (this version uses {st.chunker_current}: run policyqa build)"),
+        f"tokenizer:  {st.tokenizer}" + ("" if st.tokenizer == st.tokenizer_current else
+                                         f" (now {st.tokenizer_current}: run policyqa build to re-cut the passages)"),
         f"built:      {st.built_at}",
         f"size:       {st.size_bytes / 1e6:.1f} MB on disk",
         *segment_lines(st.segments),

@@ -1,7 +1,9 @@
 """Add and remove documents: change the documents folder, then reconcile the index with it.
 
-The folder is the source of truth, so `build` after `add` or `remove` changes nothing, and a
-removed document cannot come back by accident. Removed files are moved to `.removed/` inside
+The folder is the source of truth, so `build` after `add` or `remove` changes nothing (unless
+files were changed behind the index's back: `add` and `remove` look only at the files they
+name, so their cost follows the change, and `build` walks the whole folder), and a removed
+document cannot come back by accident. Removed files are moved to `.removed/` inside
 the folder (ignored by scans), never deleted: nothing is lost. Nothing outside the folder is
 moved or written: every name is checked with `corpus.paths.inside` before anything changes.
 """
@@ -145,7 +147,7 @@ def add_files(settings: Settings, paths: list[Path], progress: bool = True) -> B
             continue
         _make_dirs(dest.parent)
         _copy_new(src, dest)
-    report = build(settings, progress=progress)
+    report = build(settings, progress=progress, only=list(plan))
     report.replaced = replaced
     report.skipped += passed + kept
     return report
@@ -169,4 +171,4 @@ def remove_sources(settings: Settings, sources: list[str], progress: bool = True
     trash = _trash(corpus)
     for path, name in targets:
         _set_aside(path, trash, name)
-    return build(settings, progress=progress)
+    return build(settings, progress=progress, only=[name for _, name in targets])

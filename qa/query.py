@@ -10,13 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 from policyqa.corpus.metadata import DOC_TYPES
 from policyqa.corpus.places import find_places, gazetteer, lookup
-from policyqa.index.lexical import add_words, tokenize
+from policyqa.index import lexical
+from policyqa.index.lexical import tokenize
 
-SYNONYMS_FILE = Path(__file__).parent / "data" / "synonyms.txt"
 AGGREGATE = re.compile(
     r"哪些(?:城市|地方|县|市|地区|区县|县市)|哪几个(?:城市|地方|县|市|地区)?|哪几(?:个|座)?城市"
     r"|各(?:个)?(?:城市|地方|县市)分别|有哪些(?:城市|地方)"
@@ -47,15 +46,10 @@ class Query:
     expansions: list[str] = field(default_factory=list)
 
 
-@lru_cache(maxsize=4)
-def synonym_groups(path: Path = SYNONYMS_FILE) -> tuple[tuple[str, ...], ...]:
-    groups = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            groups.append(tuple(line.split()))
-    add_words([w for g in groups for w in g if len(w) > 1])
-    return tuple(groups)
+@lru_cache(maxsize=1)
+def synonym_groups() -> tuple[tuple[str, ...], ...]:
+    """The groups of index/data/synonyms.txt (the tokenizer knows every term as a word)."""
+    return lexical.synonym_groups()
 
 
 @lru_cache(maxsize=1)

@@ -15,6 +15,7 @@ import pytest
 from policyqa.corpus.reader import RACY_NS, scan
 from policyqa.index import layout
 from policyqa.index.builder import build, known_files
+from policyqa.index.update import add_files, remove_sources
 from policyqa.qa.search import Searcher
 from tests.conftest import seed_file
 
@@ -93,3 +94,37 @@ def test_another_folder_is_scanned_in_full(live, tmp_path):
     other = tmp_path / "copy"
     shutil.copytree(live.corpus_dir, other)  # copytree keeps times: only the folder differs
     assert known_files(layout.current(live.index_dir).manifest(), other) == ({}, 0)
+
+
+def test_add_and_remove_look_only_at_the_files_they_name(live, tmp_path):
+    """`add` does not walk the folder (at 67,000 files that was most of its time): a file edited
+    behind the index's back waits for `build`, while the named file is indexed as a build would."""
+    behind = live.corpus_dir / seed_file("咸宁").name
+    behind.write_text(behind.read_text(encoding="utf-8") + "\n附：科技指导员名单另行公布。\n", encoding="utf-8")
+    new = tmp_path / "测试县.txt"
+    new.write_text("测试县科技工作要点\n一、建设量子通信联合实验室。\n", encoding="utf-8")
+    report = add_files(live, [new], progress=False)
+    assert report.added == ["测试县.txt"] and not report.updated and report.unchanged == 2
+    report = build(live, progress=False)
+    assert report.updated == [behind.name] and not report.added and not report.removed
+
+    removed = remove_sources(live, ["测试县.txt"], progress=False)
+    assert removed.removed == ["测试县.txt"] and removed.unchanged == 2
+    assert not build(live, progress=False).changed  # what remove left is what a full walk finds
+
+
+def test_removing_an_original_indexes_its_duplicate_and_drops_its_skip(live):
+    original = seed_file("大冶").name
+    shutil.copy(live.corpus_dir / original, live.corpus_dir / "副本.txt")
+    (live.corpus_dir / "坏文件.txt").write_bytes(b"")
+    report = build(live, progress=False)
+    assert report.duplicates == [("副本.txt", original)] or report.duplicates == [(original, "副本.txt")]
+    assert [s.source for s in report.skipped] == ["坏文件.txt"]
+    kept_as = next(a for a, b in report.duplicates)  # the name not indexed
+    indexed = original if kept_as == "副本.txt" else "副本.txt"
+
+    report = remove_sources(live, [indexed, "坏文件.txt"], progress=False)
+    manifest = layout.current(live.index_dir).manifest()
+    assert kept_as in manifest["documents"] and indexed not in manifest["documents"]
+    assert report.embedded == 0 and not manifest["skipped"] and not manifest["duplicates"]
+    assert not build(live, progress=False).changed
