@@ -107,23 +107,30 @@ def walk(root: Path) -> tuple[list[Found], list[Passed]]:
             if name.startswith("."):
                 continue
             rel = prefix + name
-            try:
-                st = os.lstat(path)  # never follows a link: what the name itself is
-                mode = st.st_mode
-            except OSError as e:
-                passed.append(Passed(rel, f"cannot read ({e.strerror or e})"))
-                continue
-            if stat.S_ISLNK(mode):
-                passed.append(Passed(rel, link_reason(Path(path), root_real)))
-            elif stat.S_ISDIR(mode):
+            seen = _look(rel, path, root_real)
+            if seen is None:
                 stack.append((path, rel + "/"))
-            elif stat.S_ISREG(mode):
-                files.append(Found(rel, path, st.st_size, st.st_mtime_ns))
             else:
-                passed.append(Passed(rel, NOT_REGULAR))
+                (files if isinstance(seen, Found) else passed).append(seen)
     files.sort(key=lambda f: f.rel)
     passed.sort(key=lambda p: p.rel)
     return files, passed
+
+
+def _look(rel: str, path: str, root_real: Path) -> Found | Passed | None:
+    """What the name `rel` at `path` is, never following a link: a file to read, something
+    passed with the reason, or None for a folder."""
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        return Passed(rel, f"cannot read ({e.strerror or e})")
+    if stat.S_ISLNK(st.st_mode):
+        return Passed(rel, link_reason(Path(path), root_real))
+    if stat.S_ISDIR(st.st_mode):
+        return None
+    if stat.S_ISREG(st.st_mode):
+        return Found(rel, path, st.st_size, st.st_mtime_ns)
+    return Passed(rel, NOT_REGULAR)
 
 
 def walk_named(root: Path, names: list[str]) -> tuple[list[Found], list[Passed]]:
@@ -145,23 +152,15 @@ def walk_named(root: Path, names: list[str]) -> tuple[list[Found], list[Passed]]
                 break
         else:
             path = os.path.join(folder, parts[-1])
-            try:
-                st = os.lstat(path)
-            except FileNotFoundError:
+            if not os.path.lexists(path):
                 continue  # removed: it drops out of the index
-            except OSError as e:
-                passed.append(Passed(rel, f"cannot read ({e.strerror or e})"))
-                continue
-            if stat.S_ISLNK(st.st_mode):
-                passed.append(Passed(rel, link_reason(Path(path), root_real)))
-            elif stat.S_ISDIR(st.st_mode):
+            seen = _look(rel, path, root_real)
+            if seen is None:
                 inner, inner_passed = walk(Path(path))
                 files += [Found(f"{rel}/{f.rel}", f.location, f.size, f.mtime_ns) for f in inner]
                 passed += [Passed(f"{rel}/{x.rel}", x.reason) for x in inner_passed]
-            elif stat.S_ISREG(st.st_mode):
-                files.append(Found(rel, path, st.st_size, st.st_mtime_ns))
             else:
-                passed.append(Passed(rel, NOT_REGULAR))
+                (files if isinstance(seen, Found) else passed).append(seen)
     files.sort(key=lambda f: f.rel)
     passed.sort(key=lambda p: p.rel)
     return files, passed

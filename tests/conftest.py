@@ -35,6 +35,19 @@ def seed_file(city: str) -> Path:
     return next(SEEDS.glob(f"{city}-*.txt"))
 
 
+def indexed_copy(tmp_path: Path, settings: Settings, cities: tuple[str, ...] = ("咸宁", "大冶")) -> Settings:
+    """A documents folder holding copies of these seed documents, and a built index of it."""
+    from policyqa.index.builder import build
+
+    corpus = tmp_path / "documents"
+    corpus.mkdir()
+    for city in cities:
+        shutil.copy(seed_file(city), corpus)
+    s = settings.with_(corpus_dir=corpus, index_dir=tmp_path / "index")
+    build(s, progress=False)
+    return s
+
+
 @pytest.fixture(scope="session")
 def seed_settings(tmp_path_factory) -> Settings:
     """A built index of the five seed documents (built once for the whole session)."""

@@ -9,7 +9,6 @@ give the postings a fresh `policyqa build` gives).
 from __future__ import annotations
 
 import logging
-import shutil
 
 import jieba
 import pytest
@@ -18,7 +17,7 @@ from policyqa.corpus.reader import read_corpus
 from policyqa.index import layout, lexical
 from policyqa.index.builder import build
 from policyqa.qa import query
-from tests.conftest import seed_file
+from tests.conftest import indexed_copy, seed_file
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +51,8 @@ def test_a_passage_is_cut_the_same_before_and_after_a_question():
 
 
 def test_a_changed_tokenizer_makes_build_cut_every_passage_again(tmp_path, tiny_settings, monkeypatch):
-    corpus = tmp_path / "documents"
-    corpus.mkdir()
-    for city in ("咸宁", "大冶"):
-        shutil.copy(seed_file(city), corpus)
-    s = tiny_settings.with_(corpus_dir=corpus, index_dir=tmp_path / "index")
-    build(s, progress=False)
+    s = indexed_copy(tmp_path, tiny_settings)
+    corpus = s.corpus_dir
     assert layout.current(s.index_dir).manifest()["tokenizer"] == lexical.tokenizer_id()
     assert build(s, progress=False).unchanged == 2
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -17,7 +16,7 @@ from policyqa.index import layout
 from policyqa.index.builder import build
 from policyqa.index.update import add_files, remove_sources
 from policyqa.qa.search import Searcher
-from tests.conftest import seed_file
+from tests.conftest import indexed_copy, seed_file
 
 NEW_DOC = "测试县2023年科技工作要点\n一、建设量子通信实验室\n测试县将建设量子通信联合实验室，引进量子密钥分发设备12套。\n"
 PHRASE = "量子通信联合实验室"
@@ -25,13 +24,7 @@ PHRASE = "量子通信联合实验室"
 
 @pytest.fixture()
 def live(tmp_path, seed_settings):
-    corpus = tmp_path / "documents"
-    corpus.mkdir()
-    for city in ("咸宁", "大冶"):
-        shutil.copy(seed_file(city), corpus)
-    s = seed_settings.with_(corpus_dir=corpus, index_dir=tmp_path / "index")
-    build(s, progress=False)
-    return s
+    return indexed_copy(tmp_path, seed_settings)
 
 
 def _sources(searcher, question, mode):
