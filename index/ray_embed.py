@@ -46,10 +46,6 @@ def start(address: str, num_cpus: int | None = None) -> None:
         return
     kwargs = dict(runtime_env={"env_vars": _ENV}, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     if address in ("", "local"):
-        # Ray waits 30 s for the local head's GCS to bind its port; on two cores busy with other
-        # work it took longer (a test failed so while two test suites ran at once). Ray reads
-        # this variable itself; a value the user set is kept.
-        os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "180")
         ray.init(num_cpus=num_cpus or min(os.cpu_count() or 1, 4), **kwargs)
     else:
         ray.init(address=address, **kwargs)

@@ -295,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Ray waits 30 s for a local head's GCS to bind its port; on two cores busy with other work it
+    # took longer (a test failed so while two suites ran at once). Ray reads this itself.
+    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "180")
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # Milvus's gRPC client: errors arrive as exceptions, not log lines
     args = parser().parse_args(argv)
     try:

@@ -10,6 +10,7 @@ SLOW_FIXTURES) or is marked slow or browser.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -29,6 +30,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if SLOW_FIXTURES & set(item.fixturenames) or item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.slow)
+
+
+# as policyqa's command line sets it (policyqa/cli.py): a local Ray head on two busy cores can take
+# longer than Ray's 30 s to start, and the Ray test starts one without the command line
+os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "180")
 
 
 def seed_file(city: str) -> Path:
