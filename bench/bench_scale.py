@@ -252,18 +252,24 @@ def child(argv: list[str]) -> None:
         print(json.dumps({"add": add_s, "remove": remove_s, "reload_ask": reload_s}))
 
 
-def run_child(*args: str, timeout: int = 7200) -> tuple[dict | None, float, float]:
-    """(the child's JSON line, wall seconds, peak RSS MiB of the child)."""
+def _timed(cmd: list[str], what: str, timeout: int = 7200) -> tuple[str, float, float]:
+    """(stdout, wall seconds, peak RSS MiB) of a fresh process; its failure ends the benchmark."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t = time.perf_counter()
-    pre = ["--backend", BACKEND["backend"], BACKEND["milvus_uri"]] if BACKEND else []
-    out = subprocess.run([sys.executable, __file__, "--child", *pre, *args], capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
     wall = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if out.returncode != 0:
-        raise SystemExit(f"child {args[0]} failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-    return (json.loads(lines[-1]) if lines else None), wall, max(peak, before) / 1024
+        raise SystemExit(f"{what} failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
+    return out.stdout, wall, max(peak, before) / 1024
+
+
+def run_child(*args: str, timeout: int = 7200) -> tuple[dict | None, float, float]:
+    """(the child's JSON line, wall seconds, peak RSS MiB of the child)."""
+    pre = ["--backend", BACKEND["backend"], BACKEND["milvus_uri"]] if BACKEND else []
+    stdout, wall, peak = _timed([sys.executable, __file__, "--child", *pre, *args], f"child {args[0]}", timeout)
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
+    return (json.loads(lines[-1]) if lines else None), wall, peak
 
 
 FINGERPRINT_ENV = "POLICYQA_BENCH_FINGERPRINT"  # set: the index claims m3e-small's weights (see real_fingerprint)
@@ -278,19 +284,12 @@ def real_fingerprint() -> str | None:
     return lines[-1] if out.returncode == 0 and lines else None
 
 
-def real_ask(question: str, index: Path) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB, last output line) of a fresh `policyqa ask` with m3e-small."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def real_ask(question: str, index: Path) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of a fresh `policyqa ask` with m3e-small, no random encoder."""
     code = "import sys; from policyqa.cli import main; sys.exit(main(sys.argv[1:]))"
-    t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code, "ask", question, "--index", str(index), *backend_flags()],
-                         capture_output=True, text=True, cwd=REPO)
-    wall = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    last = (out.stdout.strip().splitlines() or out.stderr.strip().splitlines() or [""])[-1]
-    if out.returncode != 0:
-        raise SystemExit(f"the fresh ask with m3e-small failed: {out.stderr.strip()[-300:]}")
-    return wall, max(peak, before) / 1024, last
+    _, wall, peak = _timed([sys.executable, "-c", code, "ask", question, "--index", str(index), *backend_flags()],
+                           "the fresh ask with m3e-small")
+    return wall, peak
 
 
 def main() -> None:

@@ -39,18 +39,21 @@ _ALNUM = re.compile(r"([a-z0-9]+(?:\.\d+)?%?)")  # jieba's finalseg.re_skip, low
 _lock = threading.Lock()
 
 
-def synonym_groups(path: Path = SYNONYMS_FILE) -> tuple[tuple[str, ...], ...]:
+@lru_cache(maxsize=1)
+def synonym_groups() -> tuple[tuple[str, ...], ...]:
     """One group of equivalent terms per line; the first term is the canonical form."""
     groups = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in SYNONYMS_FILE.read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             groups.append(tuple(line.split()))
     return tuple(groups)
 
 
-def _words() -> list[tuple[str, int | None, str | None]]:
-    """(word, frequency, tag) the tokenizer learns beyond jieba's dictionary."""
+@lru_cache(maxsize=1)
+def _words() -> tuple[tuple[str, int | None, str | None], ...]:
+    """(word, frequency, tag) the tokenizer learns beyond jieba's dictionary (read once: the
+    tokenizer and its id both need them)."""
     from policyqa.corpus.places import gazetteer
 
     out: list[tuple[str, int | None, str | None]] = []
@@ -60,7 +63,7 @@ def _words() -> list[tuple[str, int | None, str | None]]:
             out.append((parts[0], int(parts[1]) if len(parts) > 1 else None, parts[2] if len(parts) > 2 else None))
     out += [(place.name, 2000, "ns") for place in gazetteer()]
     out += [(w, 1000, None) for group in synonym_groups() for w in group if len(w) > 1]
-    return out
+    return tuple(out)
 
 
 @lru_cache(maxsize=1)

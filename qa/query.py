@@ -13,8 +13,7 @@ from functools import lru_cache
 
 from policyqa.corpus.metadata import DOC_TYPES
 from policyqa.corpus.places import find_places, gazetteer, lookup
-from policyqa.index import lexical
-from policyqa.index.lexical import tokenize
+from policyqa.index.lexical import synonym_groups, tokenize  # the tokenizer knows every synonym as a word
 
 AGGREGATE = re.compile(
     r"哪些(?:城市|地方|县|市|地区|区县|县市)|哪几个(?:城市|地方|县|市|地区)?|哪几(?:个|座)?城市"
@@ -44,12 +43,6 @@ class Query:
     aggregate: bool = False
     wants_span: bool = False
     expansions: list[str] = field(default_factory=list)
-
-
-@lru_cache(maxsize=1)
-def synonym_groups() -> tuple[tuple[str, ...], ...]:
-    """The groups of index/data/synonyms.txt (the tokenizer knows every term as a word)."""
-    return lexical.synonym_groups()
 
 
 @lru_cache(maxsize=1)
