@@ -119,11 +119,11 @@ class EmbeddedBackend:
         if scope.city:
             doc_ok &= idx.doc_mask(lambda m: Scope(city=scope.city).admits(m))
         if scope.year:
-            doc_ok &= idx.doc_mask(lambda m: Scope(year=scope.year).admits(m), key=lambda m: (m.year, tuple(m.years or ())))
+            doc_ok &= idx.doc_mask(lambda m: Scope(year=scope.year).admits(m), key="year")
         if scope.doc_type:
-            doc_ok &= idx.doc_mask(lambda m: m.doc_type == scope.doc_type, key=lambda m: m.doc_type)
+            doc_ok &= idx.doc_mask(lambda m: m.doc_type == scope.doc_type, key="type")
         if not scope.city and scope.cities:
-            doc_ok &= idx.doc_mask(lambda m: m.city in scope.cities, key=lambda m: m.city)
+            doc_ok &= idx.doc_mask(lambda m: m.city in scope.cities, key="city")
         if doc_ok.all():
             return None
         return doc_ok[idx.doc_of]

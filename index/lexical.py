@@ -114,6 +114,36 @@ def tokenize(text: str, search: bool = True) -> list[str]:
     return [w for w in words if w not in dropped]
 
 
+def term_key(term: str) -> int:
+    """A term's 64-bit key (BLAKE2b), the same in every process: segments find terms by it.
+
+    Two of a segment's terms sharing a key is a 1-in-10^7 event at 5 million terms; a question
+    word sharing one with an unrelated term would add that term's postings to its BM25 score."""
+    return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+class KeyedVocab:
+    """A segment's vocabulary as its terms' sorted keys (a mapped array): term → term number.
+
+    At a million passages a dict of every segment's terms held most of the postings' memory and
+    took seconds to build at open; a binary search over mapped keys costs microseconds a term."""
+
+    def __init__(self, keys: np.ndarray):
+        self.keys = keys
+
+    def get(self, term: str) -> int | None:
+        k = np.uint64(term_key(term))
+        i = int(np.searchsorted(self.keys, k))
+        return i if i < len(self.keys) and self.keys[i] == k else None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.keys.nbytes)
+
+
 K1, B = 1.5, 0.75  # bm25s's defaults (method "lucene"), which the index used before segments
 
 
@@ -121,7 +151,7 @@ K1, B = 1.5, 0.75  # bm25s's defaults (method "lucene"), which the index used be
 class Postings:
     """One segment's term-major postings (raw term frequencies) and row lengths."""
 
-    vocab: dict[str, int]
+    vocab: dict[str, int] | KeyedVocab  # a dict for segments written before term_keys.npy
     ptr: np.ndarray
     rows: np.ndarray
     tf: np.ndarray
@@ -131,6 +161,13 @@ class Postings:
     @property
     def nbytes(self) -> int:
         return int(self.ptr.nbytes + self.rows.nbytes + self.tf.nbytes + self.lengths.nbytes)
+
+    @property
+    def vocab_nbytes(self) -> int:
+        """What the vocabulary holds: its keys, or (a dict) about 100 bytes a term and its text."""
+        if isinstance(self.vocab, KeyedVocab):
+            return self.vocab.nbytes
+        return sum(100 + 2 * len(t) for t in self.vocab)
 
 
 class BM25:

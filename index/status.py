@@ -18,10 +18,11 @@ from policyqa.index.builder import known_files
 
 # what each of a segment's files is, and whether a serving process holds it in memory
 PARTS = {
-    "vectors (memory-mapped)": ("vectors.npy", "ann.faiss"),
-    "postings (in memory)": ("post_ptr.npy", "post_row.npy", "post_tf.npy", "lengths.npy", "terms.json"),
-    "row arrays (in memory)": ("doc_of.npy",),
-    "texts (on disk)": ("store.sqlite",),
+    "ANN index (in memory)": ("ann.faiss",),
+    "vectors (mapped if exact, else read per question)": ("vectors.npy",),
+    "vocabulary and row arrays (in memory)": ("post_ptr.npy", "term_keys.npy", "lengths.npy", "doc_of.npy"),
+    "postings (read per question)": ("post_row.npy", "post_tf.npy"),
+    "texts (on disk)": ("store.sqlite", "terms.json"),
 }
 
 
@@ -121,7 +122,7 @@ def gather(settings: Settings) -> IndexStatus:
     present = {e.source for e in entries}
     st.files = len(entries)
     st.pending = [e.source for e in entries if e.doc_id not in indexed and e.source not in recorded]
-    st.gone = [s for s in m["documents"] if s not in present]
+    st.gone = sorted(s for s in m["documents"] if s not in present)
     # skips recorded at build time, for files still in the folder, plus unsupported files found now
     st.skipped = [(s, r) for s, r in m.get("skipped", []) if s in present]
     st.skipped += [(s.source, s.reason) for s in unsupported if s.source not in {x for x, _ in st.skipped}]

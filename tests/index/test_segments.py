@@ -5,6 +5,7 @@ Run on the tiny seeded model (fast tier): these assert what is stored and return
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import signal
@@ -19,6 +20,7 @@ import pytest
 from policyqa.cli import main as cli
 from policyqa.index import builder, layout
 from policyqa.index.builder import build
+from policyqa.index.lexical import KeyedVocab, tokenize
 from policyqa.index.loaded import load
 from policyqa.index.update import remove_sources
 from policyqa.qa.search import Filters, Searcher
@@ -255,3 +257,41 @@ def test_reading_in_worker_processes_gives_the_same_index(corpus, tmp_path, monk
     assert [a.passages[i] for i in range(a.total)] == [b.passages[i] for i in range(b.total)]
     tokens = ["科技", "特派员", "工作站"]
     assert np.allclose(a.bm25_scores(tokens), b.bm25_scores(tokens))
+
+
+def test_segments_written_before_term_keys_and_docs_json_read_the_same(corpus):
+    """An index from before term_keys.npy and docs.json (its vocabulary only in terms.json, its
+    documents' metadata only in store.sqlite) still opens with the same metadata and BM25 scores."""
+    build(corpus, progress=False)
+    tokens = tokenize("哪些城市设立了科技特派员工作站 高新技术企业 专利")
+    keyed = load(corpus.index_dir)
+    assert all(isinstance(s.postings.vocab, KeyedVocab) for s in keyed.segments)
+    manifest = copy.deepcopy(layout.current(corpus.index_dir).manifest())  # the parsed commit is shared: not edited
+    for entry in manifest["segments"]:
+        for name in ("term_keys.npy", "docs.json"):
+            del entry["files"][name]
+            (corpus.index_dir / entry["name"] / name).unlink()
+    layout.publish(corpus.index_dir, manifest, layout.next_seq(corpus.index_dir))
+    old = load(corpus.index_dir)
+    assert all(isinstance(s.postings.vocab, dict) for s in old.segments)
+    assert old.metas == keyed.metas and old.doc_list == keyed.doc_list and len(old.metas) == 5
+    assert np.array_equal(keyed.bm25_scores(tokens), old.bm25_scores(tokens)) and keyed.bm25_scores(tokens).any()
+
+
+def test_approximate_search_returns_exact_scores(corpus, tmp_path, monkeypatch):
+    """HNSW and IVF compare 8-bit codes; their candidates are re-scored from the float32 vectors,
+    so (where the graph reaches every row, as at this size) hits and scores are exact search's."""
+    monkeypatch.setattr(builder, "ANN_MIN_ROWS", 1)
+    build(corpus, progress=False)
+    exact = load(corpus.index_dir)
+    for kind in ("hnsw", "ivf-sq8"):
+        other = corpus.with_(index_dir=tmp_path / kind, vectors=kind)
+        build(other, progress=False)
+        approx = load(other.index_dir)
+        assert {s.kind for s in approx.segments} == {kind}
+        for pid in (0, exact.total // 2, exact.total - 1):
+            q = exact.vector(pid)
+            s1, i1 = exact.dense(q, 10)
+            s2, i2 = approx.dense(q, 10)
+            assert i2[0] == pid and np.allclose(s1, s2, atol=1e-6), kind
+            assert list(i1[:5]) == list(i2[:5]), kind
