@@ -326,3 +326,32 @@ def load(model: str, variant: str, device: str | None = None, cache_dir: Path | 
                 "use --encoder auto"
             ) from e
     return OnnxEncoder(model, variant, device, st, _session(path, torch.get_num_threads()), _session(path, 1))
+
+
+@lru_cache(maxsize=4)
+def light_questions(model: str, cache_dir: Path):
+    """The numpy engine for `model`'s questions (index/numpy_bert.py), exported into `cache_dir`
+    the first time; None for a model it does not run or a folder it cannot write.
+
+    Its vectors are fp32's, so it stands in for every variant in EXACT: a fresh process answers
+    without importing torch or sentence-transformers."""
+    from policyqa.index import numpy_bert
+
+    try:
+        path = Path(embedder.resolve_model(model))
+    except embedder.ModelError:
+        return None
+    if not (path / "config.json").exists():  # a hub name: sentence-transformers resolves it
+        return None
+    found = numpy_bert.cached(path, cache_dir)
+    if found is not None:
+        return found
+    st = embedder.load_model(model, "cpu")
+    if numpy_bert.supported(st) is not None:
+        return None
+    try:
+        numpy_bert.export(st, embedder.fingerprint(model, "cpu"), path, cache_dir)
+    except OSError:  # a read-only index folder: questions go through sentence-transformers
+        return None
+    return numpy_bert.cached(path, cache_dir)
+

@@ -27,6 +27,7 @@ from policyqa.qa.refusal import Case, judge
 from policyqa.qa.types import Answer, Hit
 
 MODES = ("hybrid", "dense", "bm25")
+RULE_SCAN_DOCS = 5_000  # past this many documents the refusal rules read the candidates' documents only (README)
 AGGREGATE_DEPTH = 60  # passages considered when listing places, so none is crowded out
 QUESTION_CACHE = 1024  # question vectors kept; prime() may hold more
 
@@ -44,6 +45,19 @@ class Filters:
 
 def _matches_city(doc_meta, wanted: str) -> bool:
     return Scope(city=wanted).admits(doc_meta)
+
+
+def rule_documents(idx: Backend, ranked: list[int]) -> list:
+    """The documents the refusal rules read for a year or a name the question asks about: all of
+    them in a library of up to RULE_SCAN_DOCS, else those of the question's candidate passages.
+    Reading every document's text for every question does not scale (670,000 documents)."""
+    if len(idx.docs) <= RULE_SCAN_DOCS:
+        return list(idx.docs.values())
+    seen: dict[str, object] = {}
+    for pid in ranked:
+        d = idx.doc(pid)
+        seen.setdefault(d.doc_id, d)
+    return list(seen.values())
 
 
 class Searcher:
@@ -68,7 +82,14 @@ class Searcher:
         self._qlock = threading.Lock()
 
     def _encoder(self, idx: Backend | LoadedIndex) -> encoders.Encoder:
-        """Questions are encoded as the index's passages were, unless --encoder names another that agrees with it."""
+        """Questions are encoded as the index's passages were, unless --encoder names another that agrees with it.
+
+        With --encoder auto and an index whose vectors agree with fp32, the model's weights in numpy
+        (index/numpy_bert.py) encode questions: the same vectors, without importing torch."""
+        if self.settings.encoder == "auto" and idx.manifest.get("encoder", "fp32") in encoders.EXACT:
+            light = encoders.light_questions(idx.model, self.index_dir / "encoders")
+            if light is not None:
+                return light
         device = embedder.resolve_device(self.settings.device)
         variant = encoders.for_index(self.settings.encoder, idx.manifest.get("encoder"), device)
         return encoders.load(idx.model, variant, self.settings.device, self.index_dir / "encoders")
@@ -106,7 +127,9 @@ class Searcher:
     def _load(self, reuse: LoadedIndex | None = None) -> LoadedIndex:
         idx = load(self.index_dir, reuse=reuse)  # segments already open are reused, not reopened
         check_compatible(idx.manifest, self._requested_model, self.settings.chunking, self.index_dir, self.settings.corpus_dir)
-        if embedder.fingerprint(idx.model, self.settings.device) != idx.manifest["model_fingerprint"]:
+        enc = self._encoder(idx)
+        weights = getattr(enc, "fingerprint", None) or embedder.fingerprint(idx.model, self.settings.device)
+        if weights != idx.manifest["model_fingerprint"]:
             from policyqa.index.layout import IndexMismatch
 
             raise IndexMismatch(
@@ -114,6 +137,8 @@ class Searcher:
                 f"re-embed with: {rebuild_command(idx.manifest, self.index_dir, self.settings.corpus_dir)}"
             )
         built_with = idx.manifest.get("encoder", "fp32")
+        if enc.variant == "numpy":  # fp32's vectors: they agree with every variant in EXACT, built_with among them
+            return idx
         device = embedder.resolve_device(self.settings.device)
         asked_with = encoders.for_index(self.settings.encoder, built_with, device)
         if not encoders.compatible(built_with, asked_with):
@@ -230,7 +255,7 @@ class Searcher:
         answer = Answer(question=question, hits=out, mode=mode, notes=notes)
         if q.aggregate:
             answer.groups, answer.hits = group_by_city(out, q, idx.idf, top_k)
-        case = Case(q, out, mode, lambda: list(idx.docs.values()), r.answer_depth, r.threshold_for(idx.model))
+        case = Case(q, out, mode, lambda: rule_documents(idx, ranked), r.answer_depth, r.threshold_for(idx.model))
         answer.found, why = judge(case)
         if why:
             notes.append(why)

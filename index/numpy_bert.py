@@ -1,0 +1,181 @@
+"""Questions encoded by the model's own weights in numpy: a fresh `policyqa ask` without torch.
+
+Importing sentence-transformers (torch, transformers, scikit-learn) and loading the model was
+most of a fresh process's first answer: about 6 of 8 s at 100,000 passages. A question is a few
+dozen tokens through a small BERT (m3e-small: 4 layers, 512 wide), a few milliseconds of numpy.
+So the first time a model is used, its weights are exported once into the index's `encoders/`
+folder (one .npz, the tokenizer, and the weights' fingerprint); later processes load that with
+numpy and `tokenizers` only.
+
+The export is keyed by the model files' sizes and modification times: new weights under the
+same path miss it, are loaded by sentence-transformers and fingerprinted again, so an index
+built with other weights is still refused. Only what this engine computes exactly is exported:
+a BERT encoder (absolute positions, erf GELU) with mean pooling and no prompt; any other model
+(e5-small has prompts and XLM-R weights) goes on through sentence-transformers.
+
+Vectors are fp32 and agree with sentence-transformers' fp32 ones to a cosine of 0.999999 or
+more (tests/index/test_numpy_bert.py); bf16 passage vectors agree with fp32 to 0.99998, which is
+why an index built with bf16 may be asked with fp32 questions (index/encoders.py EXACT).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+WEIGHT_FILES = ("pytorch_model.bin", "model.safetensors", "config.json", "tokenizer.json")
+
+
+def _stamp(model_path: Path) -> list:
+    """What identifies the model's files without reading them: name, size, modification time."""
+    out = []
+    for name in WEIGHT_FILES:
+        p = model_path / name
+        if p.exists():
+            st = p.stat()
+            out.append([name, st.st_size, st.st_mtime_ns])
+    return out
+
+
+def _folder(cache_dir: Path, model_path: Path) -> Path:
+    return Path(cache_dir) / f"numpy-{hashlib.sha256(str(model_path.resolve()).encode()).hexdigest()[:16]}"
+
+
+def supported(st) -> str | None:
+    """None when this engine computes `st` (a SentenceTransformer) exactly, else why not."""
+    mods = list(st)
+    if len(mods) < 2 or type(mods[0]).__name__ != "Transformer" or type(mods[1]).__name__ != "Pooling":
+        return "not a transformer with pooling"
+    if any(type(m).__name__ not in ("Normalize",) for m in mods[2:]):
+        return "modules after pooling"
+    cfg = mods[0].auto_model.config
+    if cfg.model_type != "bert" or getattr(cfg, "position_embedding_type", "absolute") != "absolute":
+        return f"model type {cfg.model_type}"
+    if cfg.hidden_act != "gelu":
+        return f"activation {cfg.hidden_act}"
+    pooling = mods[1].get_config_dict().get("pooling_mode")
+    if pooling not in ("mean", ["mean"], ("mean",)):
+        return f"pooling {pooling}"
+    if any(v for v in (getattr(st, "prompts", None) or {}).values()):
+        return "prompts"
+    return None
+
+
+def export(st, fingerprint: str, model_path: Path, cache_dir: Path) -> Path | None:
+    """Write `st`'s weights for this engine (atomically); None when the model is not one it runs."""
+    if supported(st) is not None or not (model_path / "tokenizer.json").exists():
+        return None
+    folder = _folder(cache_dir, model_path)
+    tmp = folder.with_name(folder.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    weights = {k: v.detach().cpu().float().numpy() for k, v in st[0].auto_model.state_dict().items()}
+    np.savez(tmp / "weights.npz", **weights)
+    shutil.copyfile(model_path / "tokenizer.json", tmp / "tokenizer.json")
+    cfg = st[0].auto_model.config
+    meta = {"fingerprint": fingerprint, "stamp": _stamp(model_path), "max_seq_length": int(st.max_seq_length),
+            "layers": cfg.num_hidden_layers, "heads": cfg.num_attention_heads, "eps": cfg.layer_norm_eps,
+            "dimension": cfg.hidden_size}
+    (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+    return folder
+
+
+def cached(model_path: Path, cache_dir: Path) -> NumpyBert | None:
+    """The exported engine for the model at `model_path`, if its files are unchanged since the export."""
+    folder = _folder(cache_dir, model_path)
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if meta.get("stamp") != _stamp(model_path):
+        return None
+    try:
+        return NumpyBert.open(folder, meta)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * w + b
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf within 1.5e-7 (Abramowitz & Stegun 7.1.26), in float64: numpy has none, scipy costs an import."""
+    z = np.abs(x.astype(np.float64))
+    t = 1.0 / (1.0 + 0.3275911 * z)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return np.sign(x) * (1.0 - poly * np.exp(-z * z))
+
+
+@dataclass
+class NumpyBert:
+    """A BERT encoder and mean pooling in numpy, for questions (`encoders.Encoder`'s `questions`)."""
+
+    w: dict[str, np.ndarray]
+    tokenizer: object
+    fingerprint: str
+    layers: int
+    heads: int
+    eps: float
+    dimension: int
+    variant: str = "numpy"
+
+    @classmethod
+    def open(cls, folder: Path, meta: dict) -> NumpyBert:
+        from tokenizers import Tokenizer
+
+        with np.load(folder / "weights.npz") as z:
+            w = {k: z[k] for k in z.files}
+        tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tok.enable_truncation(int(meta["max_seq_length"]))
+        tok.no_padding()
+        return cls(w, tok, meta["fingerprint"], int(meta["layers"]), int(meta["heads"]), float(meta["eps"]),
+                   int(meta["dimension"]))
+
+    def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
+        return x @ self.w[name + ".weight"].T + self.w[name + ".bias"]
+
+    def encode_one(self, text: str) -> np.ndarray:
+        """The unit vector of one text: embeddings, the layers, the mean over its tokens."""
+        enc = self.tokenizer.encode(text)
+        ids, types = np.asarray(enc.ids), np.asarray(enc.type_ids)
+        w, n = self.w, len(ids)
+        x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:n] \
+            + w["embeddings.token_type_embeddings.weight"][types]
+        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
+        h, d = self.heads, self.dimension // self.heads
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}."
+            q, k, v = (self._linear(x, p + f"attention.self.{m}").reshape(n, h, d).transpose(1, 0, 2)
+                       for m in ("query", "key", "value"))
+            s = q @ k.transpose(0, 2, 1) / math.sqrt(d)
+            s = np.exp(s - s.max(-1, keepdims=True))
+            ctx = (s / s.sum(-1, keepdims=True)) @ v
+            a = self._linear(ctx.transpose(1, 0, 2).reshape(n, h * d), p + "attention.output.dense")
+            x = _layer_norm(a + x, w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"],
+                            self.eps)
+            u = self._linear(x, p + "intermediate.dense")
+            u = (0.5 * u * (1.0 + _erf(u / math.sqrt(2.0)))).astype(np.float32)
+            o = self._linear(u, p + "output.dense")
+            x = _layer_norm(o + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps)
+        v = x.mean(0)
+        return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+
+    def questions(self, texts: list[str], bar=None) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i, t in enumerate(texts):
+            out[i] = self.encode_one(t)
+            if bar is not None:
+                bar.update(1)
+        return out

@@ -1,0 +1,75 @@
+"""Questions encoded in numpy from the model's own weights (index/numpy_bert.py)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from policyqa.index import embedder, encoders, numpy_bert
+from policyqa.index.layout import IndexMismatch
+from policyqa.qa.search import Searcher
+
+QUESTIONS = ["哪些城市设立了科技特派员工作站", "荆州2022年新增了多少家高新技术企业", "What is 人工智能? AI与5G的融合",
+             "大冶市“科创贷”贷款多少", "科技" * 400]  # the last is cut at 512 tokens, as sentence-transformers cuts it
+
+
+def test_numpy_questions_equal_sentence_transformers(tmp_path):
+    path = Path(embedder.resolve_model("m3e-small"))
+    st = embedder.load_model("m3e-small", "cpu")
+    assert numpy_bert.supported(st) is None
+    numpy_bert.export(st, embedder.fingerprint("m3e-small", "cpu"), path, tmp_path)
+    engine = numpy_bert.cached(path, tmp_path)
+    assert engine is not None and engine.fingerprint == embedder.fingerprint("m3e-small", "cpu")
+    ours = engine.questions(QUESTIONS)
+    theirs = encoders.load("m3e-small", "fp32", "cpu").questions(QUESTIONS)
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1, atol=1e-5)
+    assert float((ours * theirs).sum(1).min()) > 0.99999
+
+
+def test_a_fresh_ask_answers_without_importing_torch(seed_settings):
+    Searcher(seed_settings).ask("科技特派员")  # the first use exports the weights
+    code = ("import sys; from policyqa.cli import main; rc = main(sys.argv[1:]); "
+            "print('TORCH' if 'torch' in sys.modules else 'NO TORCH'); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code, "ask", "哪些城市设立了科技特派员工作站", "--index",
+                          str(seed_settings.index_dir)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("NO TORCH") and "科技特派员" in out.stdout
+
+
+def test_changed_weights_miss_the_export_and_the_index_is_refused(tiny_model, tmp_path):
+    """New weights under the same path are not answered from the old export: they are loaded,
+    fingerprinted again, and the index built with the old ones is refused."""
+    from policyqa.config import Settings
+    from policyqa.index.builder import build
+    from tests.conftest import SEEDS
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    corpus = tmp_path / "documents"
+    corpus.mkdir()
+    shutil.copy(sorted(SEEDS.glob("*.txt"))[0], corpus)
+    settings = Settings().with_(corpus_dir=corpus, index_dir=tmp_path / "index", model=str(model), device="cpu")
+    build(settings, progress=False)
+    searcher = Searcher(settings)
+    assert searcher._encoder(searcher.index).variant == "numpy"  # the tiny BERT runs in numpy too
+    assert searcher.ask("科技特派员").hits
+
+    weights = next(p for p in model.iterdir() if p.name in ("model.safetensors", "pytorch_model.bin"))
+    from safetensors.numpy import load_file, save_file
+
+    if weights.suffix != ".safetensors":
+        pytest.skip("the tiny model was saved without safetensors")
+    tensors = load_file(weights)
+    name = next(k for k in tensors if k.endswith("word_embeddings.weight"))
+    tensors[name] = tensors[name] * np.float32(1.5)
+    save_file(tensors, weights)
+    embedder._load_model.cache_clear(), embedder._fingerprint.cache_clear(), encoders.light_questions.cache_clear()
+    assert numpy_bert.cached(model, settings.index_dir / "encoders") is None
+    with pytest.raises(IndexMismatch, match="weights of model"):
+        Searcher(settings)
