@@ -298,6 +298,8 @@ def main() -> None:
     p.add_argument("--work", default=str(REPO / "var" / "bench-scale"))
     p.add_argument("--questions", type=int, default=100)
     p.add_argument("--keep", action="store_true", help="keep the corpus and index afterwards")
+    p.add_argument("--reuse", action="store_true",
+                   help="with an index kept by --keep: skip writing the corpus and building, time the rest again")
     p.add_argument("--no-model", action="store_true", help="skip timing the m3e-small load")
     p.add_argument("--backend", choices=["faiss", "milvus"], default="faiss",
                    help="faiss: the embedded index (default); milvus: also synced to a milvus-lite file and served from it")
@@ -307,7 +309,9 @@ def main() -> None:
         return child(a.child)
 
     work = Path(a.work) / (str(a.n) + ("" if a.backend == "faiss" else f"-{a.backend}"))
-    shutil.rmtree(work, ignore_errors=True)
+    reuse = a.reuse and (work / "build.json").exists()
+    if not reuse:
+        shutil.rmtree(work, ignore_errors=True)
     if not a.no_model:  # every child's index claims m3e-small, so a plain `policyqa ask` can open it
         fp = real_fingerprint()
         if fp is None:
@@ -320,13 +324,19 @@ def main() -> None:
     print(f"bench_scale: N = {a.n:,} passages; ENCODER REPLACED BY A SEEDED RANDOM ONE (index costs only); "
           f"{os.cpu_count()} CPU cores (shared with other work: timings are noisy)")
     t = time.perf_counter()
-    files = write_corpus(corpus, a.n)
-    print(f"corpus: {files:,} files written in {time.perf_counter() - t:.1f}s under {corpus}")
+    if not reuse:
+        files = write_corpus(corpus, a.n)
+        print(f"corpus: {files:,} files written in {time.perf_counter() - t:.1f}s under {corpus}")
     new_doc = work / "新文件-测试县2023年科技工作要点.txt"
     new_doc.write_text("测试县2023年科技工作要点\n一、建设量子通信实验室\n测试县将建设量子通信联合实验室，引进量子密钥分发设备12套。\n",
                        encoding="utf-8")
 
-    b, b_wall, b_peak = run_child("build", str(corpus), str(index))
+    if reuse:  # the kept index has had adds and removes since: its build figures are the first run's
+        b, b_wall, b_peak = json.loads((work / "build.json").read_text(encoding="utf-8"))
+        print("reusing the kept corpus and index: the build figures below are from the run that built it")
+    else:
+        b, b_wall, b_peak = run_child("build", str(corpus), str(index))
+        (work / "build.json").write_text(json.dumps([b, b_wall, b_peak]), encoding="utf-8")
     index_s = b["seconds"] - b["encode"]
     print(f"build: {b['passages']:,} passages, {b['documents']:,} documents in {b['seconds']:.1f}s "
           f"({b['encode']:.1f}s of it in the random encoder), peak RSS {b_peak:.0f} MiB"
@@ -336,10 +346,11 @@ def main() -> None:
     _, ask_wall, ask_peak = run_child("cli", "ask", "荆州2022年新增了多少家高新技术企业", "--index", str(index))
     real = None if a.no_model else real_ask("荆州2022年新增了多少家高新技术企业", index)
     serve, _, _ = run_child("serve", str(index), str(a.questions))
-    victim = next(iter(sorted(p.relative_to(corpus).as_posix() for p in corpus.rglob("*.txt"))))
+    present = sorted(p.relative_to(corpus).as_posix() for p in corpus.rglob("*.txt"))
+    present = [n for n in present if not n.startswith(".")]  # not one set aside in .removed/ by an earlier run
+    victim = present[0]
     upd, _, _ = run_child("update", str(corpus), str(index), str(new_doc), victim)
-    second = next(p.relative_to(corpus).as_posix() for p in sorted(corpus.rglob("*.txt"))  # not one in .removed/
-                  if p.relative_to(corpus).as_posix() != victim and not p.relative_to(corpus).as_posix().startswith("."))
+    second = next(n for n in present if n != victim)
     new_doc2 = work / "新文件二.txt"
     new_doc2.write_text("第二份新文件\n一、建设星火科技示范园。\n", encoding="utf-8")
     _, cli_add, _ = run_child("cli", "add", str(new_doc2), "--index", str(index), "--corpus", str(corpus), "--quiet")
