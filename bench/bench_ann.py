@@ -29,7 +29,7 @@ from bench.bench_scale import base_texts, questions  # noqa: E402
 from policyqa.config import Settings  # noqa: E402
 from policyqa.index import embedder, segment  # noqa: E402
 from policyqa.index.builder import build  # noqa: E402
-from policyqa.index.loaded import RERANK_MIN, _ann_search, load  # noqa: E402
+from policyqa.index.loaded import _ann_search, ann_candidates, load  # noqa: E402
 
 
 def main() -> None:
@@ -81,8 +81,8 @@ def main() -> None:
                     sc = vectors @ q if mask is None else np.where(mask, vectors @ q, -np.inf)
                     got = set(np.argpartition(-sc, 9)[:10].tolist())
                 else:
-                    # as LoadedIndex.dense: k + k/4 (at least RERANK_MIN) candidates, re-scored exactly
-                    _, found = _ann_search(seg, q, max(10 + 10 // 4, RERANK_MIN), mask, ef=128)
+                    # as LoadedIndex.dense: its candidates, re-scored exactly
+                    _, found = _ann_search(seg, q, ann_candidates(10), mask, ef=128)
                     got = set(found[np.argsort(-(vectors[found] @ q))[:10]].tolist())
                 spent += time.perf_counter() - t
                 recalls["third" if mask is not None else None].append(len(truth & got) / 10)

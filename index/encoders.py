@@ -346,12 +346,9 @@ def light_questions(model: str, cache_dir: Path):
     found = numpy_bert.cached(path, cache_dir)
     if found is not None:
         return found
-    st = embedder.load_model(model, "cpu")
-    if numpy_bert.supported(st) is not None:
-        return None
-    try:
-        numpy_bert.export(st, embedder.fingerprint(model, "cpu"), path, cache_dir)
+    try:  # None: a model the engine does not run
+        folder = numpy_bert.export(embedder.load_model(model, "cpu"), embedder.fingerprint(model, "cpu"), path, cache_dir)
     except OSError:  # a read-only index folder: questions go through sentence-transformers
         return None
-    return numpy_bert.cached(path, cache_dir)
+    return numpy_bert.cached(path, cache_dir) if folder else None
 

@@ -122,6 +122,9 @@ def term_key(term: str) -> int:
     return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest(), "little")
 
 
+_question_key = lru_cache(maxsize=4096)(term_key)  # a question's terms, looked up in every segment
+
+
 class KeyedVocab:
     """A segment's vocabulary as its terms' sorted keys (a mapped array): term → term number.
 
@@ -132,7 +135,7 @@ class KeyedVocab:
         self.keys = keys
 
     def get(self, term: str) -> int | None:
-        k = np.uint64(term_key(term))
+        k = np.uint64(_question_key(term))  # asked once per segment: hashed once per term
         i = int(np.searchsorted(self.keys, k))
         return i if i < len(self.keys) and self.keys[i] == k else None
 
@@ -157,10 +160,6 @@ class Postings:
     tf: np.ndarray
     lengths: np.ndarray
     offset: int  # the segment's first row in the index's row numbering
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.ptr.nbytes + self.rows.nbytes + self.tf.nbytes + self.lengths.nbytes)
 
     @property
     def vocab_nbytes(self) -> int:

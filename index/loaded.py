@@ -35,7 +35,7 @@ from policyqa.index.lexical import BM25, KeyedVocab, Postings
 from policyqa.index.rowfile import RowFile
 
 CACHE = 4096  # passages and documents kept after being read
-RERANK_MIN = 40  # candidates an ANN index returns per segment at least, re-scored exactly
+RERANK_MIN = 40  # ANN candidates re-scored exactly, at least (see ann_candidates)
 # what a filter compares, per document: metadata fields grouped so a predicate runs once per value
 KEYS = {"place": lambda m: (m.city, m.prefecture, m.province), "year": lambda m: (m.year, tuple(m.years or ())),
         "type": lambda m: m.doc_type, "city": lambda m: m.city}
@@ -298,7 +298,7 @@ class LoadedIndex:
             else:
                 jobs.append((i, None if count == seg.rows else m))
         if jobs:
-            fetch = max(k + k // 4, RERANK_MIN)
+            fetch = ann_candidates(k)
 
             def search(job):
                 return _ann_search(self.segments[job[0]], q, fetch, job[1], ef=max(128, 2 * k))
@@ -394,6 +394,11 @@ class LoadedIndex:
                 out[k] = out.get(k, 0) + v
         out["row arrays"] = out.get("row arrays", 0) + int(self.doc_of.nbytes + self.live.nbytes)
         return out
+
+
+def ann_candidates(k: int) -> int:
+    """How many ANN candidates are kept (per segment, then overall) and re-scored exactly for k hits."""
+    return max(k + k // 4, RERANK_MIN)
 
 
 def _ann_search(seg: OpenSegment, q: np.ndarray, k: int, mask: np.ndarray | None, ef: int = 128

@@ -20,7 +20,8 @@ from policyqa.index.builder import known_files
 PARTS = {
     "ANN index (in memory)": ("ann.faiss",),
     "vectors (mapped if exact, else read per question)": ("vectors.npy",),
-    "vocabulary and row arrays (in memory)": ("post_ptr.npy", "term_keys.npy", "lengths.npy", "doc_of.npy"),
+    "vocabulary, row arrays, metadata (in memory)": ("post_ptr.npy", "term_keys.npy", "lengths.npy", "doc_of.npy",
+                                                      "docs.json"),
     "postings (read per question)": ("post_row.npy", "post_tf.npy"),
     "texts (on disk)": ("store.sqlite", "terms.json"),
 }
