@@ -13,7 +13,7 @@ built with other weights is still refused. Only what this engine computes exactl
 a BERT encoder (absolute positions, erf GELU) with mean pooling and no prompt; any other model
 (e5-small has prompts and XLM-R weights) goes on through sentence-transformers.
 
-Vectors are fp32 and agree with sentence-transformers' fp32 ones to a cosine of 0.999999 or
+Vectors are fp32 and agree with sentence-transformers' fp32 ones to a cosine of 0.99999 or
 more (tests/index/test_numpy_bert.py); bf16 passage vectors agree with fp32 to 0.99998, which is
 why an index built with bf16 may be asked with fp32 questions (index/encoders.py EXACT).
 """
