@@ -24,6 +24,8 @@ def check(index_dir: Path) -> tuple[list[str], list[str]]:
     except (layout.IndexMissing, layout.IndexMismatch) as e:
         return ok, [str(e)]
     ok.append(f"commit {commit.path.name}: checksum ok")
+    if "catalog" in manifest:  # reading the commit checked its catalogue base against the recorded hash
+        ok.append(f"catalogue {manifest['catalog']['base']} + {len(manifest['catalog']['delta'])} changes: checksum ok")
     for entry in manifest["segments"]:
         seg_dir = index_dir / entry["name"]
         problem = segment.verify(seg_dir, entry, full=True)

@@ -188,21 +188,28 @@ class BM25:
         self.avgdl = length_sum / self.n if self.n else 1.0
         self._df: dict[str, int] = {}
 
-    def df(self, term: str) -> int | None:
-        """Live passages containing `term`; None when no segment knows it."""
-        if term in self._df:
-            return self._df[term]
-        found, df = False, 0
+    def _postings(self, term: str) -> list[tuple[Postings, np.ndarray, np.ndarray]]:
+        """(segment, rows, term frequencies) of every segment holding `term`: read from disk once
+        for both its df and its scores."""
+        out = []
         for s in self.segments:
             col = s.vocab.get(term)
-            if col is None:
-                continue
-            found = True
-            rows = s.rows[s.ptr[col] : s.ptr[col + 1]]
-            df += int(self.live[rows + s.offset].sum())
-        out = df if found and df > 0 else None
-        self._df[term] = out
+            if col is not None and s.ptr[col] < s.ptr[col + 1]:
+                a, z = s.ptr[col], s.ptr[col + 1]
+                out.append((s, s.rows[a:z], s.tf[a:z]))
         return out
+
+    def _count(self, term: str, postings: list[tuple[Postings, np.ndarray, np.ndarray]]) -> int | None:
+        if term not in self._df:
+            df = sum(int(self.live[rows + s.offset].sum()) for s, rows, _ in postings)
+            self._df[term] = df if df > 0 else None
+        return self._df[term]
+
+    def df(self, term: str) -> int | None:
+        """Live passages containing `term`; None when no live passage does."""
+        if term in self._df:
+            return self._df[term]
+        return self._count(term, self._postings(term))
 
     def _idf(self, df: int) -> float:
         return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
@@ -218,17 +225,15 @@ class BM25:
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """A score per row of the index (tombstoned rows 0); a repeated token counts again, as in bm25s."""
         out = np.zeros(self.total, dtype=np.float32)
+        read: dict[str, list] = {}
         for t in query_tokens:
-            df = self.df(t)
+            if t not in read:
+                read[t] = self._postings(t)
+            df = self._count(t, read[t])
             if df is None:
                 continue
             idf = np.float32(self._idf(df))
-            for s in self.segments:
-                col = s.vocab.get(t)
-                if col is None:
-                    continue
-                a, z = s.ptr[col], s.ptr[col + 1]
-                rows, tf = s.rows[a:z], s.tf[a:z]
+            for s, rows, tf in read[t]:
                 norm = self.k1 * ((1 - self.b) + self.b * s.lengths[rows] / self.avgdl)
                 out[rows + s.offset] += idf * tf / (norm + tf)
         out[~self.live] = 0.0
