@@ -20,9 +20,11 @@ import contextlib
 import gc
 import multiprocessing
 import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field, replace
+from itertools import compress
 from operator import itemgetter, methodcaller
 from pathlib import Path
 
@@ -38,7 +40,8 @@ from policyqa.index import embedder, encoders, layout, lexical, segment
 from policyqa.index.lexical import tokenize
 from policyqa.index.store import EmbeddingCache, open_cache, text_hash
 
-SEGMENT_ROWS = 20_000  # passages per segment written by one build: bounds the build's memory
+SEGMENT_ROWS = 20_000  # passages a build holds in memory before writing them as a segment: bounds its memory
+BIG_ROWS = 200_000  # a build folds its segments into one once they hold this many passages (README, Scale)
 MERGE_BELOW = 5_000  # segments with fewer live passages are "small"
 MERGE_AT = 4  # this many small segments are folded into one
 MERGE_DEAD = 0.5  # a segment with this share of its rows tombstoned is rewritten
@@ -293,11 +296,12 @@ def vector_kind(mode: str, rows: int, total_live: int, current: str | None = Non
 
 
 def _write_segment(index_dir: Path, seq: int, docs: list[Document], tokens: list[list[str]], sizes: dict[str, int],
-                   cache: EmbeddingCache, settings: Settings, report: BuildReport, progress: bool, total_live: int) -> dict:
+                   cache: EmbeddingCache, settings: Settings, report: BuildReport, progress: bool, total_live: int,
+                   kind: str | None = None) -> dict:
     texts = [p.indexed_text for d in docs for p in d.passages]
     hashes = [text_hash(t) for t in texts]
     vectors = _embed(cache, settings, texts, hashes, report, progress)
-    kind = vector_kind(settings.vectors, len(texts), total_live)
+    kind = kind or vector_kind(settings.vectors, len(texts), total_live)
     return segment.write(index_dir, seq, segment.SegmentInput(docs, sizes, tokens, vectors, hashes, kind))
 
 
@@ -310,12 +314,14 @@ def _tier(rows: int) -> int:
     return tier
 
 
-def _live_rows(catalog: dict[str, dict], names: list[str]) -> dict[str, int]:
-    """Live passages per segment, counted in C (numpy over the catalogue's columns)."""
+def _live_rows(catalog: dict[str, dict]) -> dict[str, int]:
+    """Live passages per segment holding a live document, counted in C (numpy over the catalogue's columns)."""
     if not catalog:
         return {}
+    segs = list(map(itemgetter("segment"), catalog.values()))
+    names = sorted(set(segs))
     pos = {n: i for i, n in enumerate(names)}
-    seg = np.fromiter(map(pos.__getitem__, map(itemgetter("segment"), catalog.values())), np.int64, len(catalog))
+    seg = np.fromiter(map(pos.__getitem__, segs), np.int64, len(segs))
     rows = np.fromiter(map(itemgetter("passages"), catalog.values()), np.int64, len(catalog))
     return dict(zip(names, np.bincount(seg, weights=rows, minlength=len(names)).astype(int).tolist()))
 
@@ -341,12 +347,14 @@ def _merge_plan(segments: list[dict], live_rows: dict[str, int]) -> list[dict]:
     return list(plan.values())
 
 
-def _under(docs: dict[str, dict], names: set[str]) -> list[str]:
+def _under(docs: dict[str, dict], names: set[str], corpus_dir: Path) -> list[str]:
     """The recorded sources that are one of `names` or inside one of them (a name may be a folder).
 
-    Passes over a 670,000-entry catalogue run in C (map, filter, itemgetter) throughout an
-    update: as Python loops they were most of a one-document add."""
-    inside = filter(methodcaller("startswith", tuple(n + "/" for n in names)), docs)
+    Only a name that may be a folder (not an indexed file, not a file in the folder) costs a pass
+    over the catalogue, in C (filter, methodcaller): as Python loops, passes over 670,000 entries
+    were most of a one-document add."""
+    folders = tuple(n + "/" for n in names if n not in docs and not (Path(corpus_dir) / n).is_file())
+    inside = filter(methodcaller("startswith", folders), docs) if folders else ()
     return [n for n in names if n in docs] + list(inside)
 
 
@@ -358,15 +366,16 @@ def _scan(settings: Settings, manifest: dict | None, only: list[str] | None, tru
     also holds every indexed file under a named folder."""
     docs = manifest["documents"] if manifest else {}
     targeted = (only is not None and trusted and bool(docs)
-                and manifest.get("corpus_dir") == str(Path(settings.corpus_dir).resolve())
-                and all(map(methodcaller("__contains__", "mtime_ns"), docs.values())))
+                and manifest.get("corpus_dir") == str(Path(settings.corpus_dir).resolve()))
+    if targeted:
+        names = set(only) | {a for a, _ in manifest.get("duplicates", [])}
+        recorded = _under(docs, names, settings.corpus_dir)  # the indexed files these names are, or hold
+        targeted = all("mtime_ns" in docs[src] for src in recorded)  # else written by a version that kept no times
     if not targeted:
         known, scanned_before = known_files(manifest, settings.corpus_dir)
         started = time.time_ns()  # before the walk: a file changed during it stays suspect next time
         return *scan(settings.corpus_dir, known, scanned_before), started, None
     scanned_before = int(manifest.get("scanned_at_ns", 0))
-    names = set(only) | {a for a, _ in manifest.get("duplicates", [])}
-    recorded = _under(docs, names)  # the indexed files these names are, or hold (a name may be a folder)
     known = {src: (docs[src]["size"], docs[src]["mtime_ns"], docs[src]["doc_id"]) for src in recorded}
     fresh, skipped = scan(settings.corpus_dir, known, scanned_before, only=sorted(names))
     skipped += [Skipped(a, r) for a, r in manifest.get("skipped", [])
@@ -396,8 +405,11 @@ def _build(settings: Settings, index_dir: Path, progress: bool, only: list[str] 
     catalog: dict[str, dict] = {} if names is None else dict(prev_docs)
     for src in () if names is None else affected:
         del catalog[src]
-    # doc id → the source indexed as it
-    by_id: dict[str, str] = dict(zip(map(itemgetter("doc_id"), catalog.values()), catalog))
+    live = 0 if names is None else prev.manifest["passages"] - sum(d["passages"] for d in affected.values())
+    # doc id → the source indexed as it, for the ids looked at (one C-level pass, not a dict of all)
+    ids = {e.doc_id for e in entries}
+    by_id: dict[str, str] = {catalog[src]["doc_id"]: src for src in
+                             compress(catalog, map(ids.__contains__, map(itemgetter("doc_id"), catalog.values())))}
     report.unchanged = len(catalog)
     keepable = {d["doc_id"]: (src, d) for src, d in affected.items() if d["segment"] in prev.healthy}
     to_read: list[FileEntry] = []
@@ -409,6 +421,7 @@ def _build(settings: Settings, index_dir: Path, progress: bool, only: list[str] 
         by_id[entry.doc_id] = entry.source
         if entry.doc_id in keepable:  # same bytes already indexed (perhaps under another name): keep its rows
             catalog[entry.source] = dict(keepable[entry.doc_id][1])
+            live += catalog[entry.source]["passages"]
             report.unchanged += 1
         else:
             to_read.append(entry)
@@ -423,17 +436,39 @@ def _build(settings: Settings, index_dir: Path, progress: bool, only: list[str] 
         batch_tokens: list[list[str]] = []
         sizes = {e.doc_id: e.size for e in to_read}
 
-        def flush() -> None:
-            nonlocal seq, batch, batch_tokens
+        fresh: list[dict] = []  # exact-search segments of this build, to be folded into one (BIG_ROWS)
+        moved: set[str] = set()  # documents a fold or merge moved to another segment
+
+        def fold() -> None:
+            """Fold `fresh` into one segment, with the ANN index the index's size asks for built once
+            over all of it: a question searches one graph instead of ten (README, Scale)."""
+            nonlocal seq
+            if len(fresh) > 1 or fresh and vector_kind(settings.vectors, fresh[0]["rows"], live) != "flat":
+                merged = _merge(index_dir, seq, list(fresh), catalog, settings, report, live, moved, note=False)
+                seq += 1
+                folded = {s["name"] for s in fresh}
+                new_segments[:] = [s for s in new_segments if s["name"] not in folded] + [merged]
+                for name in folded:  # no commit names them: gone now, not at the publish (disk for 1M passages twice)
+                    shutil.rmtree(index_dir / name, ignore_errors=True)
+            fresh.clear()
+
+        def flush(last: bool) -> None:
+            nonlocal seq, batch, batch_tokens, live
             if not batch:
                 return
-            total = sum(map(itemgetter("passages"), catalog.values())) + len(batch_tokens)
-            entry = _write_segment(index_dir, seq, batch, batch_tokens, sizes, cache, settings, report, progress, total)
+            live += len(batch_tokens)
+            pending = not last or bool(fresh)  # one of several: searched exactly until folded
+            entry = _write_segment(index_dir, seq, batch, batch_tokens, sizes, cache, settings, report, progress, live,
+                                   "flat" if pending else None)
             seq += 1
             new_segments.append(entry)
             for num, d in enumerate(batch):
                 catalog[d.source] = _catalog_entry(d, entry["name"], num)
             batch, batch_tokens = [], []
+            if pending:
+                fresh.append(entry)
+                if sum(map(itemgetter("rows"), fresh)) >= BIG_ROWS:
+                    fold()
 
         for entry, doc, tokens, problem in _read_all(to_read, settings, progress):
             if doc is None:
@@ -444,8 +479,9 @@ def _build(settings: Settings, index_dir: Path, progress: bool, only: list[str] 
             report.warnings += [f"{entry.source}: {w}" for w in doc.warnings]
             (report.updated if entry.source in prev_docs else report.added).append(entry.source)
             if len(batch_tokens) >= SEGMENT_ROWS:
-                flush()
-        flush()
+                flush(last=False)
+        flush(last=True)
+        fold()
 
         report.removed = sorted(s for s in affected if s not in catalog and s not in entry_sources)
         if not catalog:
@@ -455,7 +491,7 @@ def _build(settings: Settings, index_dir: Path, progress: bool, only: list[str] 
                 + "; add .txt, .docx, .doc, .wps, .pdf, .ofd, .html or .md files there"
             )
         report.documents = len(catalog)
-        report.passages = sum(map(itemgetter("passages"), catalog.values()))
+        report.passages = live
         touched = False  # a file's time moved with its bytes unchanged: the commit must record it
         for e in entries:  # what the next scan compares, to leave unchanged files unread
             d = catalog.get(e.source)
@@ -463,6 +499,8 @@ def _build(settings: Settings, index_dir: Path, progress: bool, only: list[str] 
                 was = (d.get("size"), d.get("mtime_ns"))
                 d["size"], d["mtime_ns"] = e.size, e.mtime_ns
                 touched = touched or was != (e.size, e.mtime_ns)
+                if d == prev_docs.get(e.source):  # the live commit's own entry: the commit's changes are
+                    catalog[e.source] = prev_docs[e.source]  # found by identity (layout._changes)
         same_skips = prev.manifest is not None and prev.manifest.get("skipped") == [[x.source, x.reason] for x in report.skipped]
         renamed = prev.manifest is not None and any((s in catalog) != (s in prev_docs) for s in [*affected, *entry_sources])
         kinds_differ = any(vector_kind(settings.vectors, e["rows"], report.passages, e.get("vectors", "flat"))
@@ -473,13 +511,12 @@ def _build(settings: Settings, index_dir: Path, progress: bool, only: list[str] 
             return report  # nothing to write: the live commit already matches the folder
 
         # 3. the segment list: kept segments that still hold a live document, the new ones, then a merge
-        used = set(map(itemgetter("segment"), catalog.values()))
-        segments = [e for e in (prev.manifest or {}).get("segments", []) if e["name"] in prev.healthy and e["name"] in used]
+        live_rows = _live_rows(catalog)  # its keys: the segments that hold a live document
+        segments = [e for e in (prev.manifest or {}).get("segments", []) if e["name"] in prev.healthy and e["name"] in live_rows]
         segments += new_segments
-        live_rows = _live_rows(catalog, sorted(used))
         plan = _merge_plan(segments, live_rows)
         if plan:
-            merged = _merge(index_dir, seq, plan, catalog, settings, report, report.passages)
+            merged = _merge(index_dir, seq, plan, catalog, settings, report, report.passages, moved)
             names = {s["name"] for s in plan}
             segments = [s for s in segments if s["name"] not in names] + [merged]
             seq += 1
@@ -488,7 +525,7 @@ def _build(settings: Settings, index_dir: Path, progress: bool, only: list[str] 
             want = vector_kind(settings.vectors, live_rows.get(entry["name"], entry["rows"]), report.passages,
                                entry.get("vectors", "flat"))
             if want != entry.get("vectors", "flat") and entry["name"] in live_rows:
-                rewritten = _merge(index_dir, seq, [entry], catalog, settings, report, report.passages)
+                rewritten = _merge(index_dir, seq, [entry], catalog, settings, report, report.passages, moved)
                 segments[segments.index(entry)] = rewritten
                 seq += 1
         _maybe_prune(cache, index_dir, segments, report.passages)
@@ -514,7 +551,8 @@ def _build(settings: Settings, index_dir: Path, progress: bool, only: list[str] 
         "duplicates": [list(x) for x in report.duplicates],
         "skipped": [[s.source, s.reason] for s in report.skipped],
     }
-    layout.publish(index_dir, manifest, seq, prev.manifest)
+    # the catalogue's changes: what this update looked at and what merges moved (a full scan: any)
+    layout.publish(index_dir, manifest, seq, prev.manifest, changed=None if names is None else names | moved)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -535,39 +573,28 @@ def _catalog_entry(d: Document, seg_name: str, num: int) -> dict:
 
 
 def _merge(index_dir: Path, seq: int, plan: list[dict], catalog: dict[str, dict], settings: Settings,
-           report: BuildReport, total_live: int) -> dict:
-    """Fold the planned segments' live documents into one new segment; catalogue entries follow them."""
+           report: BuildReport, total_live: int, moved: set[str], note: bool = True) -> dict:
+    """Fold the planned segments' live documents into one new segment; catalogue entries follow
+    them (their sources are added to `moved`)."""
     names = {s["name"] for s in plan}
-    docs: list[Document] = []
-    tokens: list[list[str]] = []
-    vectors: list[np.ndarray] = []
-    hashes: list[str] = []
-    source_of: dict[tuple[str, int], str] = {(d["segment"], d["doc_num"]): src for src, d in catalog.items()
-                                             if d["segment"] in names}
+    kept: dict[str, list[tuple[int, str]]] = {name: [] for name in names}
+    for src in compress(catalog, map(names.__contains__, map(itemgetter("segment"), catalog.values()))):
+        d = catalog[src]
+        kept[d["segment"]].append((d["doc_num"], src))
+    parts = []
     for s in plan:
-        seg_dir = index_dir / s["name"]
-        keep = {num for (name, num) in source_of if name == s["name"]}
-        seg_docs, seg_tokens, seg_hashes = segment.read_docs(seg_dir, keep)
-        doc_of = np.load(seg_dir / "doc_of.npy")
-        rows = np.flatnonzero(np.isin(doc_of, np.fromiter(keep, dtype=np.int64, count=len(keep))))
-        vecs = np.load(seg_dir / "vectors.npy", mmap_mode="r")
-        vectors.append(np.asarray(vecs[rows], dtype=np.float32))
-        nums = sorted(keep)
-        for num, d in zip(nums, seg_docs):
-            d.source = source_of[(s["name"], num)]
-        docs += seg_docs
-        tokens += seg_tokens
-        hashes += seg_hashes
-    dim = plan[0]["dimension"]
-    matrix = np.vstack(vectors) if vectors else np.zeros((0, dim), np.float32)
-    sizes = {d.doc_id: 0 for d in docs}
-    kind = vector_kind(settings.vectors, len(hashes), total_live, plan[0].get("vectors", "flat"))
-    entry = segment.write(index_dir, seq, segment.SegmentInput(docs, sizes, tokens, matrix, hashes, kind))
-    for num, d in enumerate(docs):
-        catalog[d.source] = catalog[d.source] | _catalog_entry(d, entry["name"], num)  # keeps the file's size and mtime
-    if len(plan) > 1:
+        nums_sources = sorted(kept[s["name"]])
+        parts.append(segment.Part(index_dir / s["name"], np.fromiter((n for n, _ in nums_sources), np.int64,
+                                                                     len(nums_sources)), [src for _, src in nums_sources]))
+    rows = sum(catalog[src]["passages"] for part in parts for src in part.sources)
+    kind = vector_kind(settings.vectors, rows, total_live, plan[0].get("vectors", "flat"))
+    entry = segment.combine(index_dir, seq, parts, kind)
+    for num, src in enumerate(src for part in parts for src in part.sources):
+        catalog[src] = catalog[src] | {"segment": entry["name"], "doc_num": num}  # a new entry: the old is shared
+        moved.add(src)
+    if note and len(plan) > 1:
         report.notes.append(f"merged {len(plan)} segments into {entry['name']} ({entry['rows']} passages)")
-    else:
+    elif note:
         report.notes.append(f"rewrote {plan[0]['name']} as {entry['name']} ({entry['rows']} passages, {kind} vectors)")
     return entry
 

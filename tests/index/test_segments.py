@@ -295,3 +295,30 @@ def test_approximate_search_returns_exact_scores(corpus, tmp_path, monkeypatch):
             s2, i2 = approx.dense(q, 10)
             assert i2[0] == pid and np.allclose(s1, s2, atol=1e-6), kind
             assert list(i1[:5]) == list(i2[:5]), kind
+
+
+def test_a_big_build_folds_its_segments_into_few_with_one_graph_each(corpus, tmp_path, monkeypatch):
+    """A build of many segments' worth folds them into segments of BIG_ROWS passages, each with
+    one ANN graph; the index holds the same passages, sources and BM25 scores as one written whole."""
+    for i in range(4):
+        (corpus.corpus_dir / f"v{i}.txt").write_text(variant(i), encoding="utf-8")
+    monkeypatch.setattr(builder, "ANN_MIN_ROWS", 1)
+    whole = corpus.with_(index_dir=tmp_path / "whole", vectors="hnsw")
+    build(whole, progress=False)
+    monkeypatch.setattr(builder, "SEGMENT_ROWS", 15)
+    monkeypatch.setattr(builder, "BIG_ROWS", 60)
+    folded = corpus.with_(vectors="hnsw")
+    build(folded, progress=False)
+    segments = layout.current(folded.index_dir).manifest()["segments"]
+    assert len(segments) >= 2 and {s["vectors"] for s in segments} == {"hnsw"}
+    assert all(s["rows"] >= 60 for s in segments[:-1])
+    on_disk = {p.name for p in folded.index_dir.glob("seg-*")}
+    assert on_disk == {s["name"] for s in segments}  # the folded parts are gone
+    a, b = load(whole.index_dir), load(folded.index_dir)
+    assert a.total == b.total
+    assert [a.passages[i] for i in range(a.total)] == [b.passages[i] for i in range(b.total)]
+    assert [a.doc(i).source for i in range(a.total)] == [b.doc(i).source for i in range(b.total)]
+    tokens = tokenize("哪些城市设立了科技特派员工作站 高新技术企业")
+    assert np.allclose(a.bm25_scores(tokens), b.bm25_scores(tokens), atol=1e-5) and b.bm25_scores(tokens).any()
+    hits = Searcher(folded).ask(FLOWERS[2], mode="bm25", top_k=1).hits
+    assert hits[0].source == "v2.txt"
