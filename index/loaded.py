@@ -22,6 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -207,31 +208,33 @@ class LoadedIndex:
         self.offsets = np.cumsum([0] + [s.rows for s in segments]).astype(np.int64)
         self.doc_offsets = np.cumsum([0] + [s.docs for s in segments]).astype(np.int64)
         self.total = int(self.offsets[-1])
-        # which (segment, document number) are live, and under which source name: the commit's catalogue
+        # which (segment, document number) are live, and under which source name: the commit's catalogue,
+        # read in C (map, itemgetter, numpy): a server picks up each commit, and a Python pass over
+        # 670,000 entries was most of a reload
         seg_pos = {s.name: i for i, s in enumerate(segments)}
         n_docs = int(self.doc_offsets[-1])
         self.doc_live = np.zeros(n_docs, dtype=bool)
-        source_of: dict[int, str] = {}
-        for source, d in manifest["documents"].items():
-            g = int(self.doc_offsets[seg_pos[d["segment"]]]) + int(d["doc_num"])
-            self.doc_live[g] = True
-            source_of[g] = source
+        catalog = manifest["documents"]
+        seg_of = np.fromiter(map(seg_pos.__getitem__, map(itemgetter("segment"), catalog.values())), np.int64, len(catalog))
+        gdoc = self.doc_offsets[seg_of] + np.fromiter(map(itemgetter("doc_num"), catalog.values()), np.int64, len(catalog))
+        self.doc_live[gdoc] = True
+        self._source_of = dict(zip(gdoc.tolist(), catalog))
         self.doc_of = np.concatenate([s.doc_of.astype(np.int64) + self.doc_offsets[i] for i, s in enumerate(segments)]
                                      ) if segments else np.zeros(0, np.int64)
         self.live = self.doc_live[self.doc_of]
         self.doc_list = [d for s in segments for d in s.doc_ids]
         self.metas = [m for s in segments for m in s.metas]
         self._counts = np.bincount(self.doc_of, minlength=n_docs)
-        self._source_of = source_of
         live_g = np.flatnonzero(self.doc_live).tolist()
-        self.docs = LiveDocs(self, {self.doc_list[g]: g for g in live_g})
+        self.docs = LiveDocs(self, dict(zip(map(self.doc_list.__getitem__, live_g), live_g)))
         self.passages = PassageRows(self)
         postings = [Postings(s.postings.vocab, s.postings.ptr, s.postings.rows, s.postings.tf, s.postings.lengths,
                              int(self.offsets[i])) for i, s in enumerate(segments)]
         self.bm25 = BM25(postings, self.live)
-        live_metas = [self.metas[g] for g in live_g]
-        self.cities = {m.city for m in live_metas if m.city}
-        self.prefectures = {m.city: m.prefecture for m in live_metas if m.city and m.prefecture}
+        # the places of live documents, from each segment's distinct values (kept while it is open)
+        places = self._live_values("place")
+        self.cities = {m.city for m in places if m.city}
+        self.prefectures = {m.city: m.prefecture for m in places if m.city and m.prefecture}
         self._cache: OrderedDict = OrderedDict()
         self._cache_lock = threading.Lock()
         self._threads = None  # the ANN searches' thread pool, made at the first one
@@ -326,6 +329,15 @@ class LoadedIndex:
 
     def bm25_scores(self, tokens: list[str]) -> np.ndarray:
         return self.bm25.scores(tokens)
+
+    def _live_values(self, key: str) -> list[DocMeta]:
+        """One live document's metadata per distinct KEYS[key] value in each segment."""
+        out = []
+        for i, s in enumerate(self.segments):
+            codes, reps = s.groups(key)
+            live = self.doc_live[int(self.doc_offsets[i]) : int(self.doc_offsets[i + 1])]
+            out += [reps[c] for c in np.unique(codes[live]).tolist()]
+        return out
 
     def doc_mask(self, predicate, key: str = "place") -> np.ndarray:
         """Per document, predicate(meta), evaluated once per distinct value of KEYS[key].
