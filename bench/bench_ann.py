@@ -1,6 +1,7 @@
 """Recall@10 of the approximate vector indexes against exact search, on real embeddings.
 
     .venv/bin/python bench/bench_ann.py [--questions 500] [--work var/bench-ann]
+    .venv/bin/python bench/bench_ann.py --random 100000     (graph construction depth, random vectors)
 
 Why: `--vectors auto` turns to HNSW past AUTO_ANN_FROM passages, and an approximate index is
 only worth having if it finds what exact search finds. Random vectors make ANN look worse than
@@ -37,7 +38,11 @@ def main() -> None:
     p.add_argument("--questions", type=int, default=500)
     p.add_argument("--work", default=str(REPO / "var" / "bench-ann"))
     p.add_argument("--docs", type=int, help="only the first N contexts (a quick run on a busy machine)")
+    p.add_argument("--random", type=int, metavar="N",
+                   help="instead: HNSW build time and recall at efConstruction 80 and 40 over N random unit vectors")
     a = p.parse_args()
+    if a.random:
+        return random_graphs(a.random)
     work = Path(a.work)
     corpus = work / "documents"
     corpus.mkdir(parents=True, exist_ok=True)
@@ -93,6 +98,37 @@ def main() -> None:
         codes = f"{np.mean(recalls['codes']):.3f}" if recalls["codes"] else "-"
         print(f"| {kind} | {np.mean(recalls[None]):.3f} | {np.mean(recalls['third']):.3f} | {codes} | {ms:.2f} | "
               f"{size / 2**20:.1f} MiB |")
+
+
+def random_graphs(n: int, n_questions: int = 200, k: int = 10) -> None:
+    """The graph's construction depth on the worst case for a graph: random vectors, which have
+    no neighbourhoods. Questions are rows plus a little noise, so each has a true nearest row."""
+    import faiss
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, 512)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    q = x[rng.choice(n, n_questions, replace=False)] + 0.04 * rng.standard_normal((n_questions, 512)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    exact = faiss.IndexFlatIP(512)
+    exact.add(x)
+    _, truth = exact.search(q, k)
+    fetch = ann_candidates(k)
+    print(f"{n:,} random unit vectors (512-d), {n_questions} questions near rows; HNSW over 8-bit codes, M "
+          f"{segment.HNSW_M}, efSearch 128, {fetch} candidates\n")
+    print("| efConstruction | build (s) | ms per query | recall@10 among the candidates |\n|---|---|---|---|")
+    for ef in (80, 40):
+        segment.HNSW_EF_CONSTRUCTION = ef
+        t = time.perf_counter()
+        index = segment.ann_index(x, "hnsw")
+        built = time.perf_counter() - t
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = 128
+        t = time.perf_counter()
+        found = [index.search(q[i : i + 1], fetch, params=params)[1][0] for i in range(n_questions)]
+        ms = (time.perf_counter() - t) / n_questions * 1000
+        recall = np.mean([len(set(truth[i]) & set(found[i])) / k for i in range(n_questions)])
+        print(f"| {ef} | {built:.1f} | {ms:.2f} | {recall:.3f} |")
 
 
 if __name__ == "__main__":
