@@ -92,13 +92,16 @@ PARSED_KEEP = 4  # commits (and bases) kept parsed: a server holds the live one,
 DELTA_SHARE, DELTA_MIN = 0.02, 2_000  # a commit's catalogue changes past max(this share, this many) → new base
 
 
-def _read_checked(path: Path) -> object:
-    """The JSON after a file's SHA-256 header line, or ValueError when the hash or JSON is wrong.
+def _read_checked(path: Path, sha: str | None = None) -> object:
+    """The JSON after a file's SHA-256 header line, or ValueError when the hash or JSON is wrong, or
+    the hash is not `sha` (the one a commit recorded for the file).
 
     Checking hashes bytes (milliseconds for a 100,000-document catalogue) instead of re-serialising
     the parsed data."""
     raw = path.read_bytes()
     head, _, body = raw.partition(b"\n")
+    if sha is not None and head != sha.encode():  # another file put in its place
+        raise ValueError("not the catalogue this commit was written with")
     if hashlib.sha256(body).hexdigest().encode() != head:
         raise ValueError("checksum mismatch")
     return orjson.loads(body)  # a 15 MB catalogue at 67,000 documents: 0.1 s here, 0.16 s with json
@@ -142,10 +145,7 @@ def _what(path: Path) -> str:
 def _read_base(path: Path, sha: str) -> dict:
     key = _file_key(path)
     if key not in _bases:
-        head = path.open("rb").readline().strip().decode("ascii", "replace")
-        if head != sha:  # another base put in its place: the commit recorded this one's hash
-            raise ValueError("not the catalogue this commit was written with")
-        base = _read_checked(path)
+        base = _read_checked(path, sha)
         if not isinstance(base, dict):
             raise ValueError("not a catalogue")
         _remember(_bases, key, base)

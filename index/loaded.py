@@ -122,12 +122,8 @@ def open_segment(index_dir: Path, entry: dict, full_check: bool = False) -> Open
 
             ann = faiss.read_index(str(path / "ann.faiss"))
         con = segment.open_store(path / "store.sqlite")
-        if "docs.json" in entry["files"]:  # one parse: 0.7 s at 670,000 documents, their SQLite rows 6 s
-            rows = orjson.loads((path / "docs.json").read_bytes())
-            doc_ids, metas = [d for d, _ in rows], [DocMeta(**m) for _, m in rows]
-        else:  # a segment written before docs.json
-            rows = con.execute("SELECT doc_id, meta FROM documents ORDER BY doc_num").fetchall()
-            doc_ids, metas = [d for d, _ in rows], [DocMeta(**orjson.loads(m)) for _, m in rows]
+        rows = segment.doc_rows(path)
+        doc_ids, metas = [d for d, _ in rows], [DocMeta(**m) for _, m in rows]
     except (ValueError, OSError, sqlite3.DatabaseError, TypeError, UnicodeDecodeError, RuntimeError) as e:
         raise _damaged(index_dir, f"segment {entry['name']} is damaged: {type(e).__name__}: {str(e)[:120]}") from None
     if vectors.shape[0] != entry["rows"] or len(arrays["doc_of.npy"]) != entry["rows"] or len(doc_ids) != entry["docs"]:
