@@ -28,9 +28,10 @@ if str(REPO) not in sys.path:
 
 from bench.bench_scale import base_texts, questions  # noqa: E402
 from policyqa.config import Settings  # noqa: E402
-from policyqa.index import embedder, segment  # noqa: E402
-from policyqa.index.builder import build  # noqa: E402
-from policyqa.index.loaded import _ann_search, ann_candidates, load  # noqa: E402
+from policyqa.encode import embedder  # noqa: E402
+from policyqa.index.build import build  # noqa: E402
+from policyqa.index.store import segment  # noqa: E402
+from policyqa.index.store.loaded import _ann_search, ann_candidates, load  # noqa: E402
 
 
 def main() -> None:

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from policyqa.corpus.metadata import extract
     from policyqa.corpus.reader import read_document, scan
     from policyqa.corpus.sections import ChunkParams
-    from policyqa.index.lexical import tokenize
+    from policyqa.encode.tokenizer import tokenize
 
     tokenize("预热")  # jieba's dictionary load is not the file's cost
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,8 +22,8 @@ import numpy as np
 
 from policyqa.config import Settings
 from policyqa.corpus.reader import read_corpus
+from policyqa.encode import e5reference, embedder
 from policyqa.eval.gold import load_gold
-from policyqa.index import e5reference, embedder
 
 
 def squad_texts(path: Path, n: int) -> tuple[list[str], list[str]]:

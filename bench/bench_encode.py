@@ -37,8 +37,8 @@ sys.path.insert(0, str(REPO))
 from policyqa.config import Settings  # noqa: E402
 from policyqa.corpus.loaders import normalize  # noqa: E402
 from policyqa.corpus.reader import read_corpus  # noqa: E402
+from policyqa.encode import embedder, encoders  # noqa: E402
 from policyqa.eval.gold import load_gold  # noqa: E402
-from policyqa.index import embedder, encoders  # noqa: E402
 
 
 def cmrc(path: Path, n: int) -> tuple[list[str], list[tuple[str, int]]]:
@@ -115,7 +115,7 @@ def latency(encs: dict, questions: list[str]) -> dict:
 def seed_mrr(variants: list[str], base: Settings) -> dict:
     """MRR@10 per variant (index and questions), plus a bf16 index asked with fp32 questions."""
     from policyqa.eval.harness import evaluate, summarize
-    from policyqa.index.builder import build
+    from policyqa.index.build import build
     from policyqa.qa.search import Searcher
 
     gold = load_gold()

@@ -26,9 +26,10 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.bench_scale import questions  # noqa: E402
-from policyqa.index import segment  # noqa: E402
-from policyqa.index.lexical import BM25, KeyedVocab, Postings, tokenize  # noqa: E402
-from policyqa.index.loaded import load  # noqa: E402
+from policyqa.encode.tokenizer import tokenize  # noqa: E402
+from policyqa.index.bm25 import BM25, KeyedVocab, Postings  # noqa: E402
+from policyqa.index.store import segment  # noqa: E402
+from policyqa.index.store.loaded import load  # noqa: E402
 
 
 def main() -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from policyqa.config import Settings
 from policyqa.corpus.reader import read_corpus
+from policyqa.encode import embedder, encoders
 from policyqa.eval.gold import load_gold
-from policyqa.index import embedder, encoders
-from policyqa.index.builder import build
+from policyqa.index.build import build
 from policyqa.qa.search import MODES, Searcher
 
 

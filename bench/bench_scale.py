@@ -92,7 +92,7 @@ class RandomEncoder:
 
 
 def install_random_encoder() -> None:
-    from policyqa.index import embedder, encoders
+    from policyqa.encode import embedder, encoders
 
     embedder.encode = random_encode
     encoders.load = lambda *a, **k: RandomEncoder()
@@ -182,7 +182,7 @@ def child(argv: list[str]) -> None:
         argv = argv[3:]
     kind, rest = argv[0], argv[1:]
     if kind == "build":
-        from policyqa.index.builder import build
+        from policyqa.index.build import build
 
         corpus, index = map(Path, rest[:2])
         t = time.perf_counter()
@@ -227,7 +227,7 @@ def child(argv: list[str]) -> None:
         sets = settings(corpus_dir=corpus, index_dir=index)
         searcher = Searcher(sets)
         searcher.ask("科技特派员")  # warm: tokenizer, index open
-        from policyqa.index.lexical import tokenize
+        from policyqa.encode.tokenizer import tokenize
 
         tokenize("预热")
         # five adds and five removes (an original document first, then four of the added ones):

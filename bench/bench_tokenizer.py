@@ -25,7 +25,7 @@ if str(REPO) not in sys.path:
 from bench.bench_scale import base_texts  # noqa: E402
 from policyqa.corpus.sections import ChunkParams, passages  # noqa: E402
 from policyqa.corpus.types import Extracted  # noqa: E402
-from policyqa.index import lexical  # noqa: E402
+from policyqa.encode import tokenizer  # noqa: E402
 
 
 def texts() -> list[str]:
@@ -43,11 +43,11 @@ def main() -> None:
     ref = jieba.Tokenizer()
     t = time.perf_counter()
     ref.initialize()
-    for word, freq, tag in lexical._words():
+    for word, freq, tag in tokenizer._words():
         ref.add_word(word, freq, tag)
     jieba_load = time.perf_counter() - t
     t = time.perf_counter()
-    lexical.tokenize("预热")
+    tokenizer.tokenize("预热")
     ours_load = time.perf_counter() - t
     corpus = texts()
     chars = sum(map(len, corpus))
@@ -57,10 +57,10 @@ def main() -> None:
     for search in (True, False):
         t = time.perf_counter()
         want = [[w for w in (ref.cut_for_search(x.lower()) if search else ref.cut(x.lower()))
-                 if w.strip() and w not in lexical.STOPWORDS and lexical._TOKEN_OK.search(w)] for x in corpus]
+                 if w.strip() and w not in tokenizer.STOPWORDS and tokenizer._TOKEN_OK.search(w)] for x in corpus]
         jieba_s = time.perf_counter() - t
         t = time.perf_counter()
-        got = [lexical.tokenize(x, search) for x in corpus]
+        got = [tokenizer.tokenize(x, search) for x in corpus]
         ours_s = time.perf_counter() - t
         same = sum(a == b for a, b in zip(want, got))
         diff = Counter()

@@ -37,8 +37,8 @@ if str(REPO) not in sys.path:  # run as a script: import this checkout's package
 
 from policyqa.config import Settings  # noqa: E402
 from policyqa.corpus.reader import scan  # noqa: E402
-from policyqa.index import embedder  # noqa: E402
-from policyqa.index.builder import BuildReport, build  # noqa: E402
+from policyqa.encode import embedder  # noqa: E402
+from policyqa.index.build import BuildReport, build  # noqa: E402
 from policyqa.index.update import add_files, remove_sources  # noqa: E402
 
 TARGET = 0.05  # add or remove one document: at most this fraction of a full build

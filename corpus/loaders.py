@@ -13,6 +13,7 @@ from pathlib import Path
 from policyqa.corpus.tables import row_lines
 from policyqa.corpus.textbuild import TextBuilder
 from policyqa.corpus.types import Extracted, Heading, LoadOptions
+from policyqa.errors import LoadError
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".docx", ".doc", ".wps", ".pdf", ".ofd")
 _BOOKMARK = re.compile(r"\[bookmark: [^\]]*\]")
@@ -20,9 +21,6 @@ _HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _CHROME_TAGS = ("script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "svg", "button")
 _CHROME_HINT = re.compile(r"nav|menu|footer|header|sidebar|breadcrumb|share|copyright|toolbar", re.I)
 
-
-class LoadError(Exception):
-    """A file that cannot be turned into text; the build reports it and goes on."""
 
 
 def load(path: Path, options: LoadOptions = LoadOptions()) -> Extracted:

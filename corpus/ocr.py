@@ -18,12 +18,11 @@ import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 
+from policyqa.errors import OcrUnavailable
+
 _CJK = r"\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"
 _ENDS_PARAGRAPH = "。！？；：:!?;"
 
-
-class OcrUnavailable(Exception):
-    """The OCR engine is not installed; the message names the fix."""
 
 
 @dataclass

@@ -15,6 +15,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from policyqa.errors import OutsideFolder
+
 LINK_OUTSIDE = "symbolic link to outside the documents folder; not followed"
 LINK_DANGLING = "symbolic link to nothing (dangling); not followed"
 NOT_REGULAR = "not a regular file (a pipe, socket or device); not read"
@@ -22,9 +24,6 @@ NOT_REGULAR = "not a regular file (a pipe, socket or device); not read"
 # control characters, line and paragraph separators, bidi overrides: shown escaped
 _UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
-
-class OutsideFolder(ValueError):
-    """A user-given path that leads out of the documents folder (message names the path)."""
 
 
 @dataclass

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from policyqa.errors import GoldMismatch
+
 GOLD_FILE = Path(__file__).parent / "gold.jsonl"
 KINDS = ("fact", "paraphrase", "aggregate", "comparison", "negative")
 
@@ -40,9 +42,6 @@ def load_gold(path: Path = GOLD_FILE) -> list[GoldQuestion]:
             raise GoldMismatch(f"{path}:{n}: not a gold question ({e}); see eval/README.md for the format") from e
     return out
 
-
-class GoldMismatch(ValueError):
-    """The gold set does not fit the index being evaluated (another corpus, or edited documents)."""
 
 
 def locate(q: GoldQuestion, texts: dict[str, str]) -> list[tuple[int, str, int, int]]:

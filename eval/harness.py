@@ -20,7 +20,7 @@ from policyqa.config import Settings
 from policyqa.corpus.loaders import normalize
 from policyqa.eval.gold import GOLD_FILE, KINDS, GoldQuestion, load_gold, locate
 from policyqa.eval.metrics import mean, mrr_at, ndcg_at, overlaps, recall_at, set_prf
-from policyqa.index.builder import build
+from policyqa.index.build import build
 from policyqa.qa.search import Searcher
 
 REPO = Path(__file__).resolve().parents[1]

@@ -31,7 +31,7 @@ from policyqa.config import Retrieval, Settings
 from policyqa.corpus.sections import ChunkParams
 from policyqa.eval.gold import GOLD_FILE, load_gold
 from policyqa.eval.harness import REPO, SEED_CORPUS, evaluate, squad_gold, summarize
-from policyqa.index.builder import build
+from policyqa.index.build import build
 from policyqa.qa.search import Searcher
 
 SEED_COLUMNS = [("all", "MRR@10"), ("fact", "R@1"), ("fact", "R@5"), ("paraphrase", "R@5"), ("comparison", "R@5"),

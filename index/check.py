@@ -9,13 +9,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from policyqa.index import layout, segment
+from policyqa.index.store import layout, segment
+from policyqa.index.usable import rebuild_command
 
 
 def check(index_dir: Path) -> tuple[list[str], list[str]]:
     """(what is fine, what is damaged), one line each; every damaged line names the fix."""
     index_dir = Path(index_dir)
-    fix = layout.rebuild_hint(index_dir)
+    fix = rebuild_command(index_dir)
     ok: list[str] = []
     bad: list[str] = []
     try:

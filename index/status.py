@@ -13,8 +13,10 @@ from pathlib import Path
 from policyqa.config import Settings
 from policyqa.corpus.paths import shown
 from policyqa.corpus.reader import scan
-from policyqa.index import layout, lexical, segment
-from policyqa.index.builder import known_files
+from policyqa.encode import tokenizer
+from policyqa.index.build import known_files
+from policyqa.index.store import layout, segment
+from policyqa.index.usable import rebuild_command
 
 # what each of a segment's files is, and whether a serving process holds it in memory
 PARTS = {
@@ -93,7 +95,7 @@ def gather(settings: Settings) -> IndexStatus:
     """Read the live commit, check its segments' sizes (cheap), and scan the documents folder."""
     index_dir = Path(settings.index_dir)
     st = IndexStatus(index_dir=str(settings.index_dir), corpus_dir=str(settings.corpus_dir), built=False,
-                     chunker_current=settings.chunking.chunker_id, tokenizer_current=lexical.tokenizer_id())
+                     chunker_current=settings.chunking.chunker_id, tokenizer_current=tokenizer.tokenizer_id())
     try:
         commit = layout.require_current(index_dir)
         m = commit.manifest()
@@ -111,7 +113,7 @@ def gather(settings: Settings) -> IndexStatus:
     st.size_bytes = layout.size_on_disk(settings.index_dir)
     st.segments = _segments(m)
     st.damaged = [(s["name"], p) for s in m["segments"] if (p := segment.verify(index_dir / s["name"], s, full=False))]
-    st.rebuild = layout.rebuild_hint(index_dir)
+    st.rebuild = rebuild_command(index_dir)
     st.duplicates = [(a, b) for a, b in m.get("duplicates", [])]
     try:
         entries, unsupported = scan(settings.corpus_dir, *known_files(m, settings.corpus_dir))

@@ -21,11 +21,8 @@ from policyqa.config import Settings
 from policyqa.corpus.loaders import SUPPORTED, LoadError
 from policyqa.corpus.paths import OutsideFolder, inside, shown, walk
 from policyqa.corpus.reader import FileEntry, Skipped, content_hash, read_document
-from policyqa.index.builder import BuildReport, build
-
-
-class UpdateError(Exception):
-    pass
+from policyqa.errors import UpdateError
+from policyqa.index.build import BuildReport, build
 
 
 def safe_name(name: str) -> str:

@@ -13,27 +13,18 @@ import sys
 from pathlib import Path
 
 from policyqa.config import MAX_QUESTION_CHARS, Settings
+from policyqa.errors import UsageError as CliError
 
 SAMPLE_QUESTION = "哪些城市设立了科技特派员工作站"
 
 
-class CliError(Exception):
-    pass
-
 
 def _settings(args) -> Settings:
     """The environment's settings, overridden by the flags given (the one place the environment is read)."""
-    settings = _read_settings(args)
-    from policyqa.index.backend import BACKENDS, require
+    from policyqa.index.backends import check_installed
 
-    if settings.backend not in BACKENDS:
-        raise CliError(f"unknown backend {settings.backend!r} (from $POLICYQA_BACKEND); use one of: {', '.join(BACKENDS)}")
-    if settings.backend == "milvus":  # fail before any work when the cluster extra is missing
-        require("pymilvus", "--backend milvus")
-        if "://" not in str(settings.milvus_uri):
-            require("milvus_lite", "--backend milvus with a local file")
-    if settings.ray_address is not None:
-        require("ray", "--ray")
+    settings = _read_settings(args)
+    check_installed(settings)  # fail before any work when the backend is unknown or its extra missing
     return settings
 
 
@@ -53,7 +44,7 @@ def _read_settings(args) -> Settings:
 
 
 def cmd_build(args) -> int:
-    from policyqa.index.builder import build
+    from policyqa.index.build import build
 
     report = build(_settings(args), progress=not args.quiet)
     print(report.summary())
@@ -123,14 +114,12 @@ def cmd_ask(args) -> int:
 
 
 def cmd_status(args) -> int:
+    from policyqa.index.backends import describe
     from policyqa.index.status import status
 
     settings = _settings(args)
-    if settings.backend == "milvus":
-        from policyqa.index.milvus_backend import open_backend
-
-        print("\n".join(open_backend(settings).current().describe()))
-        print(f"staging:    the embedded index in {settings.index_dir} (what the collection is synced from):")
+    for line in describe(settings):
+        print(line)
     print(status(settings))
     return 0
 
@@ -280,16 +269,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from policyqa.corpus.loaders import LoadError
     from policyqa.corpus.paths import shown
-    from policyqa.eval.gold import GoldMismatch
-    from policyqa.index.backend import ClusterExtraMissing
-    from policyqa.index.builder import BuildLocked, EmptyCorpus
-    from policyqa.index.embedder import ModelError
-    from policyqa.index.layout import IndexMismatch, IndexMissing
-    from policyqa.index.milvus_store import MilvusMissing
-    from policyqa.index.update import UpdateError
-    from policyqa.qa.search import QuestionError
+    from policyqa.errors import PolicyQAError
 
     # Hugging Face is unreachable here: never let a library wait on it.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -302,8 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CliError, QuestionError, IndexMissing, IndexMismatch, EmptyCorpus, BuildLocked, ModelError, LoadError, UpdateError,
-            FileNotFoundError, ClusterExtraMissing, MilvusMissing, GoldMismatch) as e:
+    except (PolicyQAError, FileNotFoundError) as e:
         print(f"policyqa {args.command}: error: {shown(str(e))}", file=sys.stderr)  # one line, whatever the names hold
         return 2
     except KeyboardInterrupt:

@@ -24,14 +24,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from policyqa.corpus.sections import ChunkParams
+from policyqa.encode.models import canonical
 
-DEFAULT_MODEL = "m3e-small"
-# the two offline models by their short names (README, "The model and its licence")
-MODEL_ALIASES = {
-    "moka-ai/m3e-small": "m3e-small",
-    "multilingual-e5-small": "e5-small",
-    "intfloat/multilingual-e5-small": "e5-small",
-}
+DEFAULT_MODEL = "m3e-small"  # the models by name, their licences and prompts: encode/models.py
 # Cosines are not comparable across models (e5's sit higher), so the no-answer threshold is the
 # model's own, each chosen by `python -m policyqa.eval.tune threshold --model NAME`; a model not
 # listed gets m3e-small's.
@@ -58,12 +53,7 @@ class Retrieval:
         """The no-answer threshold for answers found with `model`: the set one, else the model's own."""
         if self.no_answer_threshold is not None:
             return self.no_answer_threshold
-        return NO_ANSWER_THRESHOLDS.get(canonical_model(model), NO_ANSWER_THRESHOLDS[DEFAULT_MODEL])
-
-
-def canonical_model(name: str) -> str:
-    """m3e-small or e5-small for any of their names; any other model name or path as given."""
-    return MODEL_ALIASES.get(name, name)
+        return NO_ANSWER_THRESHOLDS.get(canonical(model), NO_ANSWER_THRESHOLDS[DEFAULT_MODEL])
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import re
 from policyqa.corpus.metadata import DOC_NUMBER
 from policyqa.corpus.places import lookup
 from policyqa.corpus.sections import sentence_spans
-from policyqa.index.lexical import tokenize
+from policyqa.encode.tokenizer import tokenize
 
 _UNITS = "家|个|项|人|人次|名|场|场次|次|所|批|条|件|台|亿元|万元|元|亿|万|千|%|％|倍|平方米|亩|吨|户|篇|座|支|团队|年"
 _NUMBER = re.compile(rf"(?:(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?|[一二三四五六七八九十百千万两]+)"

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 
 from policyqa.corpus.sections import sentence_spans
-from policyqa.index.lexical import tokenize
+from policyqa.encode.tokenizer import tokenize
 from policyqa.qa.answer import has_quantity
 from policyqa.qa.query import Query
 from policyqa.qa.types import Group, Hit

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from policyqa.corpus.metadata import DOC_TYPES
 from policyqa.corpus.places import find_places, gazetteer, lookup
-from policyqa.index.lexical import synonym_groups, tokenize  # the tokenizer knows every synonym as a word
+from policyqa.encode.tokenizer import synonym_groups, tokenize  # the tokenizer knows every synonym as a word
 
 AGGREGATE = re.compile(
     r"哪些(?:城市|地方|县|市|地区|区县|县市)|哪几个(?:城市|地方|县|市|地区)?|哪几(?:个|座)?城市"

@@ -23,7 +23,7 @@ from typing import TypeVar
 import numpy as np
 
 from policyqa.config import Settings
-from policyqa.index.embedder import ModelError, quiet_transformers, resolve_device
+from policyqa.encode.embedder import ModelError, quiet_transformers, resolve_device
 
 T = TypeVar("T")
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from policyqa.config import MAX_QUESTION_CHARS, Settings
-from policyqa.index import embedder, encoders
-from policyqa.index.backend import Backend, EmbeddedBackend, Scope
-from policyqa.index.loaded import LoadedIndex, check_compatible, is_stale, load, rebuild_command
+from policyqa.errors import QuestionError
+from policyqa.index.backends import Backend, Handle, Scope, open_backend
 from policyqa.qa.answer import answer_span, asked_pattern, best_sentence
 from policyqa.qa.fusion import fuse
 from policyqa.qa.grouping import group_by_city
@@ -32,19 +30,12 @@ AGGREGATE_DEPTH = 60  # passages considered when listing places, so none is crow
 QUESTION_CACHE = 1024  # question vectors kept; prime() may hold more
 
 
-class QuestionError(ValueError):
-    """A question that cannot be asked as given; the message says how to ask instead."""
-
 
 @dataclass
 class Filters:
     city: str | None = None
     year: int | None = None
     doc_type: str | None = None
-
-
-def _matches_city(doc_meta, wanted: str) -> bool:
-    return Scope(city=wanted).admits(doc_meta)
 
 
 def rule_documents(idx: Backend, ranked: list[int]) -> list:
@@ -61,41 +52,20 @@ def rule_documents(idx: Backend, ranked: list[int]) -> list:
 
 
 class Searcher:
-    """Holds one loaded index and the model; swaps in a newer index when a build publishes one."""
+    """Answers questions from one backend, kept current by its handle (a build may publish meanwhile).
 
-    def __init__(self, settings: Settings, model: str | None = None):
+    The backend handle (index/backends) opens and checks the index, reloads it and encodes
+    questions as its passages were; the Searcher only ranks what it is given."""
+
+    def __init__(self, settings: Settings, model: str | None = None, handle: Handle | None = None):
         self.settings = settings
-        self.index_dir = Path(settings.index_dir)
-        self._requested_model = model
-        self._lock = threading.Lock()
-        self._milvus = None
-        if settings.backend == "milvus":
-            from policyqa.index.milvus_backend import open_backend
-
-            self._milvus = open_backend(settings, model)
-            self._index = None
-        else:
-            self._index = self._load()
-            self._backend = EmbeddedBackend(self._index)
+        self.handle = handle or open_backend(settings, model)
         # a repeated question (the UI's re-ask, an evaluation's second mode) is not re-encoded
         self._qvecs: dict[tuple[str, str, str], np.ndarray] = {}  # (model, encoder, question)
         self._qlock = threading.Lock()
 
-    def _encoder(self, idx: Backend | LoadedIndex) -> encoders.Encoder:
-        """Questions are encoded as the index's passages were, unless --encoder names another that agrees with it.
-
-        With --encoder auto and an index whose vectors agree with fp32, the model's weights in numpy
-        (index/numpy_bert.py) encode questions: the same vectors, without importing torch."""
-        if self.settings.encoder == "auto" and idx.manifest.get("encoder", "fp32") in encoders.EXACT:
-            light = encoders.light_questions(idx.model, self.index_dir / "encoders")
-            if light is not None:
-                return light
-        device = embedder.resolve_device(self.settings.device)
-        variant = encoders.for_index(self.settings.encoder, idx.manifest.get("encoder"), device)
-        return encoders.load(idx.model, variant, self.settings.device, self.index_dir / "encoders")
-
-    def _encode(self, idx: Backend | LoadedIndex, question: str) -> np.ndarray:
-        enc = self._encoder(idx)
+    def _encode(self, idx: Backend, question: str) -> np.ndarray:
+        enc = self.handle.encoder(idx)
         key = (idx.model, enc.variant, question)
         vec = self._qvecs.get(key)
         if vec is None:
@@ -113,67 +83,26 @@ class Searcher:
         bits (padding, GEMM blocking), and near-tied passages then swap: a question's results
         must not depend on whether it arrived in a batch.
         """
-        model = self.index.model
-        enc = self._encoder(self.index)
+        idx = self.backend
+        enc = self.handle.encoder(idx)
         todo = list(dict.fromkeys(q.strip()[:MAX_QUESTION_CHARS] for q in questions if q.strip()))
-        todo = [q for q in todo if (model, enc.variant, q) not in self._qvecs]
+        todo = [q for q in todo if (idx.model, enc.variant, q) not in self._qvecs]
         from tqdm import tqdm
 
         with tqdm(total=len(todo), desc=f"questions ({enc.variant})", unit="q", disable=not progress or not todo) as bar:
             vecs = enc.questions(todo, bar=bar)
         with self._qlock:
-            self._qvecs.update({(model, enc.variant, q): v.reshape(1, -1) for q, v in zip(todo, vecs)})
-
-    def _load(self, reuse: LoadedIndex | None = None) -> LoadedIndex:
-        idx = load(self.index_dir, reuse=reuse)  # segments already open are reused, not reopened
-        check_compatible(idx.manifest, self._requested_model, self.settings.chunking, self.index_dir, self.settings.corpus_dir)
-        enc = self._encoder(idx)
-        weights = getattr(enc, "fingerprint", None) or embedder.fingerprint(idx.model, self.settings.device)
-        if weights != idx.manifest["model_fingerprint"]:
-            from policyqa.index.layout import IndexMismatch
-
-            raise IndexMismatch(
-                f"the weights of model {idx.model!r} differ from those the index in {self.index_dir} was built with; "
-                f"re-embed with: {rebuild_command(idx.manifest, self.index_dir, self.settings.corpus_dir)}"
-            )
-        built_with = idx.manifest.get("encoder", "fp32")
-        if enc.variant == "numpy":  # fp32's vectors: they agree with every variant in EXACT, built_with among them
-            return idx
-        device = embedder.resolve_device(self.settings.device)
-        asked_with = encoders.for_index(self.settings.encoder, built_with, device)
-        if not encoders.compatible(built_with, asked_with):
-            from policyqa.index.layout import IndexMismatch
-
-            raise IndexMismatch(
-                f"the index in {self.index_dir} was embedded with encoder {built_with}, whose vectors differ from {asked_with}'s; "
-                f"ask with --encoder {built_with}, or re-embed with: policyqa build --index {self.index_dir} --encoder {asked_with}"
-            )
-        return idx
+            self._qvecs.update({(idx.model, enc.variant, q): v.reshape(1, -1) for q, v in zip(todo, vecs)})
 
     @property
     def backend(self) -> Backend:
-        """What `ask` reads candidates from: the embedded index (kept current) or the Milvus collection."""
-        if self._milvus is not None:
-            return self._milvus.current()
-        idx = self.index
-        b = self._backend
-        if b.idx is not idx:
-            b = self._backend = EmbeddedBackend(idx)
-        return b
+        """What `ask` reads candidates from, as of now."""
+        return self.handle.current()
 
     @property
-    def index(self) -> LoadedIndex:
-        """The live index; reloaded (once, under a lock) when a build has published a newer one.
-        With the Milvus backend, the backend itself (it has `docs`, `model` and `manifest` too)."""
-        if self._milvus is not None:
-            return self._milvus.current()
-        idx = self._index
-        if is_stale(idx, self.index_dir):
-            with self._lock:
-                if is_stale(self._index, self.index_dir):
-                    self._index = self._load(reuse=self._index)
-            idx = self._index
-        return idx
+    def index(self):
+        """What the UI lists and evaluations read: the live LoadedIndex (embedded), or the Milvus backend."""
+        return self.handle.index
 
     # -- the pieces -------------------------------------------------------------------------
 

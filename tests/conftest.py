@@ -43,7 +43,7 @@ def seed_file(city: str) -> Path:
 
 def indexed_copy(tmp_path: Path, settings: Settings, cities: tuple[str, ...] = ("咸宁", "大冶")) -> Settings:
     """A documents folder holding copies of these seed documents, and a built index of it."""
-    from policyqa.index.builder import build
+    from policyqa.index.build import build
 
     corpus = tmp_path / "documents"
     corpus.mkdir()
@@ -57,7 +57,7 @@ def indexed_copy(tmp_path: Path, settings: Settings, cities: tuple[str, ...] = (
 @pytest.fixture(scope="session")
 def seed_settings(tmp_path_factory) -> Settings:
     """A built index of the five seed documents (built once for the whole session)."""
-    from policyqa.index.builder import build
+    from policyqa.index.build import build
 
     root = tmp_path_factory.mktemp("seed")
     corpus = root / "documents"
@@ -92,7 +92,7 @@ def tiny_model(tmp_path_factory) -> str:
     except ImportError:
         from sentence_transformers.models import Pooling, Transformer
 
-    from policyqa.index.embedder import resolve_model
+    from policyqa.encode.embedder import resolve_model
 
     path = tmp_path_factory.mktemp("tiny-model") / "tiny-bert"
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("m3e-small"))
@@ -111,7 +111,7 @@ def tiny_model(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def tiny_settings(tmp_path_factory, tiny_model) -> Settings:
     """The five seed documents indexed with the tiny model (built once for the whole session)."""
-    from policyqa.index.builder import build
+    from policyqa.index.build import build
 
     root = tmp_path_factory.mktemp("tiny-seed")
     corpus = root / "documents"

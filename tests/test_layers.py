@@ -1,8 +1,9 @@
 """The house rules a newcomer relies on: one namespace, imports that only run downstream.
 
-Data flows corpus → index → qa → ui/eval, with the CLI on top; a lower stage that imported a
-higher one (or the CLI) would make each stage impossible to test or reuse alone. Only the CLI
-reads the environment.
+Data flows corpus → encode → index → qa → ui/eval, with the CLI on top; a lower stage that
+imported a higher one (or the CLI) would make each stage impossible to test or reuse alone.
+Inside index/, the on-disk store does not import the backends built on it. Only the CLI reads
+the environment. docs/architecture.md states the same rule.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# each stage may import itself and the ones listed (policyqa.config is shared configuration)
+SHARED = {"config", "errors"}  # configuration and the error classes, below every stage
+# each stage may import itself, the shared modules and the stages listed
 ALLOWED = {
-    "corpus": {"corpus", "config"},
-    "index": {"index", "corpus", "config"},
-    "qa": {"qa", "index", "corpus", "config"},
-    "ui": {"ui", "qa", "index", "corpus", "config"},
-    "eval": {"eval", "qa", "index", "corpus", "config"},
+    "corpus": {"corpus"} | SHARED,
+    "encode": {"encode", "corpus"} | SHARED,
+    "index": {"index", "encode", "corpus"} | SHARED,
+    "qa": {"qa", "index", "encode", "corpus"} | SHARED,
+    "ui": {"ui", "qa", "index", "encode", "corpus"} | SHARED,
+    "eval": {"eval", "qa", "index", "encode", "corpus"} | SHARED,
 }
 
 
@@ -46,6 +49,13 @@ def test_imports_run_one_way(stage):
                 wrong.append(f"{path.relative_to(REPO)}: import {name} (use policyqa.{name})")
             elif parts[0] == "policyqa" and len(parts) > 1 and parts[1] not in ALLOWED[stage]:
                 wrong.append(f"{path.relative_to(REPO)}: imports {name}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_store_does_not_import_the_backends():
+    """Segments, commits and the embedding cache stand alone: a backend is built on them, never the reverse."""
+    wrong = [f"{path.relative_to(REPO)}: imports {name}" for path in sorted((REPO / "index" / "store").rglob("*.py"))
+             for name in _imports(path) if name.startswith("policyqa.index.backends")]
     assert not wrong, "\n".join(wrong)
 
 

@@ -22,9 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from policyqa.config import Settings
-from policyqa.index.builder import BuildLocked, EmptyCorpus
-from policyqa.index.layout import IndexMismatch, IndexMissing
+from policyqa.index.build import BuildLocked, EmptyCorpus
 from policyqa.index.status import gather
+from policyqa.index.store.layout import IndexMismatch, IndexMissing
 from policyqa.index.update import UpdateError, remove_sources, safe_name
 from policyqa.qa.search import Filters, QuestionError, Searcher
 from policyqa.qa.types import Answer

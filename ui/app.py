@@ -35,10 +35,11 @@ from fastapi import FastAPI
 
 from policyqa.config import MAX_QUESTION_CHARS, Settings
 from policyqa.corpus.loaders import SUPPORTED
-from policyqa.index import layout
-from policyqa.index.builder import BuildLocked, EmptyCorpus, build
-from policyqa.index.layout import IndexMismatch, IndexMissing
+from policyqa.errors import PortInUse
+from policyqa.index.build import BuildLocked, EmptyCorpus, build
 from policyqa.index.status import format_status, gather
+from policyqa.index.store import layout
+from policyqa.index.store.layout import IndexMismatch, IndexMissing
 from policyqa.index.update import UpdateError, remove_sources
 from policyqa.qa.search import MODES, Filters, QuestionError, Searcher
 from policyqa.ui.api import create_api
@@ -336,9 +337,6 @@ def create_app(settings: Settings, searcher: Searcher | None = None, allow_write
     return gr.mount_gradio_app(app, build_app(settings, searcher, writes=ui_writes), path="/", css=CSS, max_file_size=MAX_UPLOAD_BYTES,
                                show_error=False, footer_links=["gradio", "settings"])
 
-
-class PortInUse(Exception):
-    """The address to serve on is taken (another server, or this one already running)."""
 
 
 def _check_port(host: str, port: int) -> None:

@@ -12,10 +12,10 @@ import itertools
 import time
 from collections.abc import Iterable
 
-from policyqa.index.builder import BuildLocked, BuildReport, EmptyCorpus
-from policyqa.index.layout import IndexMismatch, IndexMissing
-from policyqa.index.lexical import tokenize
+from policyqa.encode.tokenizer import tokenize
+from policyqa.index.build import BuildLocked, BuildReport, EmptyCorpus
 from policyqa.index.status import IndexStatus
+from policyqa.index.store.layout import IndexMismatch, IndexMissing
 from policyqa.index.update import UpdateError
 from policyqa.qa.types import Answer, Hit
 from policyqa.ui.links import SearchParams

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from policyqa.config import Settings
 from policyqa.corpus.loaders import SUPPORTED
-from policyqa.index.builder import BuildReport
+from policyqa.index.build import BuildReport
 from policyqa.index.update import add_files, safe_name
 
 MAX_UPLOAD_MB = 20

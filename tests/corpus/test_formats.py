@@ -270,7 +270,7 @@ QUESTIONS = [
 @pytest.fixture(scope="module")
 def formats_index(files, tmp_path_factory):
     from policyqa.config import Settings
-    from policyqa.index.builder import build
+    from policyqa.index.build import build
     from policyqa.qa.search import Searcher
 
     settings = Settings().with_(corpus_dir=files["corpus"], index_dir=tmp_path_factory.mktemp("formats-index"))
@@ -295,7 +295,7 @@ def test_fact_question_about_each_format_finds_its_passage_first(files, formats_
 @pytest.mark.slow
 def test_no_ocr_build_skips_the_scan_and_says_why(files, tmp_path):
     from policyqa.config import Settings
-    from policyqa.index.builder import build
+    from policyqa.index.build import build
 
     corpus = tmp_path / "docs"
     corpus.mkdir()

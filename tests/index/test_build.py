@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 from policyqa.corpus.sections import ChunkParams
-from policyqa.index import layout
-from policyqa.index.builder import BuildLocked, EmptyCorpus, build
-from policyqa.index.loaded import load
+from policyqa.index.build import BuildLocked, EmptyCorpus, build
+from policyqa.index.store import layout
+from policyqa.index.store.loaded import load
 from policyqa.qa.search import Searcher
 
 

@@ -11,9 +11,9 @@ import shutil
 import orjson
 import pytest
 
-from policyqa.index import layout
-from policyqa.index.builder import build
-from policyqa.index.loaded import load
+from policyqa.index.build import build
+from policyqa.index.store import layout
+from policyqa.index.store.loaded import load
 from policyqa.index.update import remove_sources
 from policyqa.qa.search import Searcher
 from tests.index.test_segments import FLOWERS, variant

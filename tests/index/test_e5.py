@@ -15,10 +15,11 @@ import pytest
 
 from policyqa.config import Retrieval, Settings
 from policyqa.corpus.reader import read_document, scan
+from policyqa.encode import e5convert, e5reference, embedder
 from policyqa.eval.gold import GOLD_FILE
-from policyqa.index import e5convert, e5reference, embedder, layout
-from policyqa.index.builder import build
-from policyqa.index.layout import IndexMismatch
+from policyqa.index.build import build
+from policyqa.index.store import layout
+from policyqa.index.store.layout import IndexMismatch
 from policyqa.qa.search import Searcher
 from tests.conftest import SEEDS
 

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from policyqa.config import Settings
-from policyqa.index import encoders, layout
-from policyqa.index.builder import build
-from policyqa.index.layout import IndexMismatch
+from policyqa.encode import encoders
+from policyqa.index.build import build
+from policyqa.index.store import layout
+from policyqa.index.store.layout import IndexMismatch
 from policyqa.qa.search import Searcher
 from tests.conftest import seed_file
 

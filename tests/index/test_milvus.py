@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from policyqa.config import Settings
-from policyqa.index.builder import build
-from policyqa.index.milvus_store import REWEIGHT_DRIFT, display_uri
+from policyqa.index.backends.milvus.sync import REWEIGHT_DRIFT, display_uri
+from policyqa.index.build import build
 from policyqa.qa.search import Filters, Searcher
 from tests.conftest import REPO, seed_file
 
@@ -59,7 +59,7 @@ def _view(answer) -> dict:
 @pytest.fixture(scope="module")
 def both(seed_settings, tmp_path_factory):
     """The seed index served by the embedded backend and, synced from it, by a milvus-lite file."""
-    from policyqa.index.milvus_store import sync
+    from policyqa.index.backends.milvus.sync import sync
 
     m = replace(seed_settings, backend="milvus", milvus_uri=str(tmp_path_factory.mktemp("milvus") / "seed.db"))
     report = sync(m, progress=False)
@@ -192,8 +192,8 @@ def test_missing_cluster_extra_is_one_line_naming_the_install(tmp_path):
 
 @NEEDS_RAY
 def test_local_ray_build_embeds_like_an_ordinary_build(tmp_path, tiny_model):
-    from policyqa.index import ray_embed
-    from policyqa.index.loaded import load
+    from policyqa.encode import ray_embed
+    from policyqa.index.store.loaded import load
 
     corpus = tmp_path / "documents"
     corpus.mkdir()

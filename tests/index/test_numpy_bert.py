@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from policyqa.index import embedder, encoders, numpy_bert
-from policyqa.index.layout import IndexMismatch
+from policyqa.encode import embedder, encoders, numpy_bert
+from policyqa.index.store.layout import IndexMismatch
 from policyqa.qa.search import Searcher
 
 QUESTIONS = ["哪些城市设立了科技特派员工作站", "荆州2022年新增了多少家高新技术企业", "What is 人工智能? AI与5G的融合",
@@ -46,7 +46,7 @@ def test_changed_weights_miss_the_export_and_the_index_is_refused(tiny_model, tm
     """New weights under the same path are not answered from the old export: they are loaded,
     fingerprinted again, and the index built with the old ones is refused."""
     from policyqa.config import Settings
-    from policyqa.index.builder import build
+    from policyqa.index.build import build
     from tests.conftest import SEEDS
 
     model = tmp_path / "model"
@@ -57,7 +57,7 @@ def test_changed_weights_miss_the_export_and_the_index_is_refused(tiny_model, tm
     settings = Settings().with_(corpus_dir=corpus, index_dir=tmp_path / "index", model=str(model), device="cpu")
     build(settings, progress=False)
     searcher = Searcher(settings)
-    assert searcher._encoder(searcher.index).variant == "numpy"  # the tiny BERT runs in numpy too
+    assert searcher.handle.encoder(searcher.backend).variant == "numpy"  # the tiny BERT runs in numpy too
     assert searcher.ask("科技特派员").hits
 
     weights = next(p for p in model.iterdir() if p.name in ("model.safetensors", "pytorch_model.bin"))

@@ -18,10 +18,12 @@ import numpy as np
 import pytest
 
 from policyqa.cli import main as cli
-from policyqa.index import builder, layout
-from policyqa.index.builder import build
-from policyqa.index.lexical import KeyedVocab, tokenize
-from policyqa.index.loaded import load
+from policyqa.encode.tokenizer import tokenize
+from policyqa.index import build as builder
+from policyqa.index.bm25 import KeyedVocab
+from policyqa.index.build import build
+from policyqa.index.store import layout
+from policyqa.index.store.loaded import load
 from policyqa.index.update import remove_sources
 from policyqa.qa.search import Filters, Searcher
 from tests.conftest import SEEDS
@@ -110,7 +112,7 @@ def test_bm25_after_adds_removes_and_merges_equals_a_fresh_build(corpus, tmp_pat
     live_a = [int(p) for p in np.flatnonzero(a.live)]
     assert sorted(_live_key(a, p) for p in live_a) == sorted(pos_b)
     for q in QUESTIONS + ["工作 要点 科技 科技"]:
-        from policyqa.index.lexical import tokenize
+        from policyqa.encode.tokenizer import tokenize
 
         tokens = tokenize(q)
         ia, ib = a.bm25.idf(tokens), b.bm25.idf(tokens)
@@ -125,8 +127,9 @@ KILLER = """
 import sys, time
 from pathlib import Path
 from policyqa.config import Settings
-from policyqa.index import builder, layout
-from policyqa.index.builder import build
+from policyqa.index import build as builder
+from policyqa.index.store import layout
+from policyqa.index.build import build
 
 stage, corpus, index, model = sys.argv[1:5]
 builder.MERGE_AT = 2

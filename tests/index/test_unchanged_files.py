@@ -13,8 +13,8 @@ import time
 import pytest
 
 from policyqa.corpus.reader import RACY_NS, scan
-from policyqa.index import layout
-from policyqa.index.builder import build, known_files
+from policyqa.index.build import build, known_files
+from policyqa.index.store import layout
 from policyqa.index.update import add_files, remove_sources
 from policyqa.qa.search import Searcher
 from tests.conftest import seed_file

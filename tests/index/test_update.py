@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from policyqa.index import layout
-from policyqa.index.builder import build
+from policyqa.index.build import build
+from policyqa.index.store import layout
 from policyqa.index.update import add_files, remove_sources
 from policyqa.qa.search import Searcher
 from tests.conftest import indexed_copy, seed_file

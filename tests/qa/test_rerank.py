@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from policyqa.config import Settings
-from policyqa.index.embedder import ModelError, resolve_model
+from policyqa.encode.embedder import ModelError, resolve_model
 from policyqa.qa.search import Searcher
 
 DEPTH = 6

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from policyqa.index import layout
+from policyqa.index.store import layout
 from tests.conftest import seed_file
 from tests.safety.conftest import BIN, SECRET, one_line_error, run, where
 

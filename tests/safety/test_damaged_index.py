@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from policyqa.cli import main as cli
-from policyqa.index import layout
+from policyqa.index.store import layout
 
 
 @pytest.fixture()

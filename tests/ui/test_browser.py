@@ -36,7 +36,7 @@ def server(tmp_path_factory):
     """A built index of the seed documents and the app `policyqa serve` serves (UI and API) over it;
     yields (url, settings)."""
     from policyqa.config import Settings
-    from policyqa.index.builder import build
+    from policyqa.index.build import build
     from policyqa.ui.app import create_app
 
     root = tmp_path_factory.mktemp("ui")

@@ -28,12 +28,13 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from policyqa.corpus.sections import ChunkParams
 from policyqa.corpus.types import DocMeta, Passage
-from policyqa.index import layout, segment
-from policyqa.index.embedder import canonical
-from policyqa.index.lexical import BM25, KeyedVocab, Postings
-from policyqa.index.rowfile import RowFile
+from policyqa.errors import IndexDamaged
+from policyqa.index import usable
+from policyqa.index.bm25 import BM25, KeyedVocab, Postings
+from policyqa.index.store import layout, segment
+from policyqa.index.store.rowfile import RowFile
+from policyqa.index.usable import Target
 
 CACHE = 4096  # passages and documents kept after being read
 RERANK_MIN = 40  # ANN candidates re-scored exactly, at least (see ann_candidates)
@@ -91,8 +92,8 @@ class OpenSegment:
         return out
 
 
-def _damaged(index_dir: Path, what: str) -> layout.IndexDamaged:
-    return layout.IndexDamaged(f"{what}; rebuild the damaged part with: {layout.rebuild_hint(index_dir)}")
+def _damaged(index_dir: Path, what: str) -> IndexDamaged:
+    return IndexDamaged(f"{what}; rebuild the damaged part with: {usable.rebuild_command(index_dir)}")
 
 
 def open_segment(index_dir: Path, entry: dict, full_check: bool = False) -> OpenSegment:
@@ -430,36 +431,6 @@ def _ann_search(seg: OpenSegment, q: np.ndarray, k: int, mask: np.ndarray | None
     return scores[0][keep], found[0][keep]
 
 
-def rebuild_command(manifest: dict, index_dir: Path, corpus_dir: Path | None = None, model: str | None = None) -> str:
-    """The build that fixes an index: with `--corpus` when the index was built from another folder
-    than a plain `policyqa build` would read (`corpus_dir`), else it would index the wrong one."""
-    cmd = f"policyqa build --index {index_dir}"
-    built_from = manifest.get("corpus_dir")
-    if built_from and (corpus_dir is None or Path(built_from) != Path(corpus_dir).resolve()):
-        cmd += f" --corpus {built_from}"
-    return cmd + (f" --model {model}" if model else "")
-
-
-def check_compatible(manifest: dict, model: str | None, chunking: ChunkParams, index_dir: Path,
-                     corpus_dir: Path | None = None) -> None:
-    """Refuse an index that this code or this model would query wrongly, naming the fix."""
-    if manifest.get("format") != layout.FORMAT:
-        raise layout.IndexMismatch(
-            f"index in {index_dir} has format {manifest.get('format')}, this version reads {layout.FORMAT}; "
-            f"rebuild it with: {rebuild_command(manifest, index_dir, corpus_dir)}"
-        )
-    if model and canonical(model) != canonical(manifest["model"]):
-        raise layout.IndexMismatch(
-            f"index in {index_dir} was built with model {manifest['model']!r}, not {model!r}; "
-            f"re-embed with: {rebuild_command(manifest, index_dir, corpus_dir, model)}"
-        )
-    if manifest.get("chunker") != chunking.chunker_id:
-        raise layout.IndexMismatch(
-            f"index in {index_dir} was chunked with {manifest.get('chunker')}, this version uses "
-            f"{chunking.chunker_id}; update it with: {rebuild_command(manifest, index_dir, corpus_dir)}"
-        )
-
-
 def load(index_dir: Path, reuse: LoadedIndex | None = None, full_check: bool = False) -> LoadedIndex:
     """Open the live commit; segments already open in `reuse` (the previous commit) are not reopened."""
     index_dir = Path(index_dir)
@@ -468,7 +439,7 @@ def load(index_dir: Path, reuse: LoadedIndex | None = None, full_check: bool = F
     commit = layout.require_current(index_dir)
     manifest = commit.manifest()
     if manifest.get("format") != layout.FORMAT:
-        check_compatible(manifest, None, ChunkParams(), index_dir)
+        usable.check(manifest, Target(index_dir), chunker=manifest.get("chunker"), fmt=layout.FORMAT)
     have = {s.name: s for s in reuse.segments} if reuse is not None else {}
     segments = [have.get(e["name"]) or open_segment(index_dir, e, full_check) for e in manifest["segments"]]
     return LoadedIndex(commit, manifest, segments, mtime)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from policyqa.index.backend import require
+from policyqa.errors import require
 
 BLOCK = 256  # passages per Ray batch (each actor encodes it `batch_size` at a time)
 _ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -24,13 +24,13 @@ class _Encoder:
     """A Ray actor: one model per actor, loaded in its constructor."""
 
     def __init__(self, model: str, batch_size: int, device: str | None):
-        from policyqa.index import embedder
+        from policyqa.encode import embedder
 
         self.model, self.batch_size, self.device = model, batch_size, device
         embedder.load_model(model, device)
 
     def __call__(self, batch: dict) -> dict:
-        from policyqa.index import embedder
+        from policyqa.encode import embedder
 
         texts = [str(t) for t in batch["text"]]
         vecs = embedder.encode(self.model, texts, self.batch_size, self.device)
@@ -58,7 +58,7 @@ def encode(model: str, texts: list[str], batch_size: int = 32, device: str | Non
     import ray
 
     if not texts:
-        from policyqa.index import embedder
+        from policyqa.encode import embedder
 
         return np.zeros((0, embedder.dimension(model, device)), np.float32)
     gpus = int(ray.cluster_resources().get("GPU", 0))

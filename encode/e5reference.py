@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from policyqa.index.e5convert import DEFAULT_CACHE, bundled_file
+from policyqa.encode.e5convert import DEFAULT_CACHE, bundled_file
 
 # e5.c's tokenizer with the prefix its e5_embed adds, plus <s> ... </s> (before any windowing)
 SHIM = r"""

@@ -16,8 +16,10 @@ from typing import Protocol
 
 import numpy as np
 
+from policyqa.config import Settings
 from policyqa.corpus.places import lookup
 from policyqa.corpus.types import DocMeta, Passage
+from policyqa.encode.encoders import Encoder
 
 BACKENDS = ("faiss", "milvus")
 
@@ -97,83 +99,15 @@ class Backend(Protocol):
     def describe(self) -> list[str]: ...
 
 
-class EmbeddedBackend:
-    """The embedded index (index/loaded.py) behind the Backend interface, scoring exactly as before."""
+class Handle(Protocol):
+    """A backend kept current: `current()` is the newest published state (a build may publish while a
+    server answers), and `encoder()` encodes questions as that state's passages were encoded."""
 
-    name = "faiss"
+    settings: Settings
 
-    def __init__(self, idx):
-        self.idx = idx
-        self.model = idx.model
-        self.manifest = idx.manifest
-        self.docs = idx.docs
-        self.cities = idx.cities
-        self.prefectures = idx.prefectures
+    def current(self) -> Backend: ...
 
-    def _allowed(self, scope: Scope) -> np.ndarray | None:
-        """Rows in scope (None: all live rows); predicates run once per distinct metadata value."""
-        if scope.everything:
-            return None
-        idx = self.idx
-        doc_ok = np.ones(len(idx.doc_list), dtype=bool)
-        if scope.city:
-            doc_ok &= idx.doc_mask(lambda m: Scope(city=scope.city).admits(m))
-        if scope.year:
-            doc_ok &= idx.doc_mask(lambda m: Scope(year=scope.year).admits(m), key="year")
-        if scope.doc_type:
-            doc_ok &= idx.doc_mask(lambda m: m.doc_type == scope.doc_type, key="type")
-        if not scope.city and scope.cities:
-            doc_ok &= idx.doc_mask(lambda m: m.city in scope.cities, key="city")
-        if doc_ok.all():
-            return None
-        return doc_ok[idx.doc_of]
+    @property
+    def index(self): ...  # what the UI lists and evaluations read: the LoadedIndex, or the Milvus backend
 
-    def dense(self, qvec: np.ndarray, k: int, scope: Scope) -> tuple[np.ndarray, np.ndarray]:
-        return self.idx.dense(qvec, k, self._allowed(scope))
-
-    def lexical(self, tokens: list[str], k: int, scope: Scope) -> Lexical:
-        scores = self.idx.bm25_scores(tokens)  # tombstoned rows score 0 and are dropped below
-        allowed = self._allowed(scope)
-        if allowed is not None:
-            scores = np.where(allowed, scores, -1.0)
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k] if k else np.zeros(0, dtype=np.int64)
-        top = top[np.argsort(-scores[top])]
-        top = top[scores[top] > 0]
-        return Lexical(scores[top], top, lambda pids: {p: float(scores[p]) for p in pids})
-
-    def similarity(self, qvec: np.ndarray, pids: list[int]) -> dict[int, float]:
-        if not pids:
-            return {}
-        vecs = np.vstack([self.idx.vector(int(p)) for p in pids])
-        return dict(zip(pids, (vecs @ qvec[0]).tolist()))
-
-    def prefetch(self, pids: list[int]) -> None:
-        pass  # texts are read one by one from the segment stores, with a cache
-
-    def passage(self, pid: int) -> Passage:
-        return self.idx.passages[pid]
-
-    def doc(self, pid: int):
-        return self.idx.doc(pid)
-
-    def idf(self, tokens: list[str]) -> dict[str, float]:
-        return self.idx.bm25.idf(tokens)
-
-    def describe(self) -> list[str]:
-        return ["backend:    faiss (embedded segments, exact inner product; BM25 over segment postings)"]
-
-
-class ClusterExtraMissing(RuntimeError):
-    """pymilvus, milvus-lite or ray is not installed."""
-
-
-def require(module: str, what: str) -> None:
-    """Import `module` or fail in one line naming the install command."""
-    import importlib
-
-    try:
-        importlib.import_module(module)
-    except ImportError:
-        raise ClusterExtraMissing(f"{what} needs the {module} package, which is not installed; "
-                                  f"install it with: pip install 'policyqa[cluster]'") from None
+    def encoder(self, backend: Backend) -> Encoder: ...

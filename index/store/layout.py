@@ -41,23 +41,13 @@ from pathlib import Path
 
 import orjson
 
+from policyqa.errors import IndexDamaged, IndexMismatch, IndexMissing
+from policyqa.index.usable import rebuild_command
+
 FORMAT = 2
 
 
-class IndexMissing(Exception):
-    pass
 
-
-class IndexMismatch(Exception):
-    """An index this version cannot query as it is; the message names the command that fixes it."""
-
-
-class IndexDamaged(IndexMismatch):
-    """A part of the index is truncated, corrupt or missing; the message names it and the fix."""
-
-
-def rebuild_hint(index_dir: Path) -> str:
-    return f"policyqa build --index {index_dir}"
 
 
 @dataclass(frozen=True)
@@ -129,10 +119,10 @@ def read_commit(path: Path) -> dict:
             base_path = index_dir / cat["base"]
             data["documents"] = _apply(_read_base(base_path, cat["sha256"]), cat["delta"])
     except FileNotFoundError:
-        raise IndexDamaged(f"{_what(base_path)} {base_path} is missing; rebuild with: {rebuild_hint(index_dir)}") from None
+        raise IndexDamaged(f"{_what(base_path)} {base_path} is missing; rebuild with: {rebuild_command(index_dir)}") from None
     except (ValueError, UnicodeDecodeError, KeyError, TypeError) as e:  # orjson.JSONDecodeError is a ValueError
         raise IndexDamaged(
-            f"{_what(base_path)} {base_path} is damaged ({str(e)[:80]}); rebuild with: {rebuild_hint(index_dir)}"
+            f"{_what(base_path)} {base_path} is damaged ({str(e)[:80]}); rebuild with: {rebuild_command(index_dir)}"
         ) from None
     _remember(_parsed, key, data)
     return data
@@ -209,14 +199,14 @@ def require_current(index_dir: Path) -> Commit:
     if is_old_format(index_dir):
         raise IndexMismatch(
             f"index in {index_dir} has the previous format (one generation, before segments); "
-            f"rebuild it with: {rebuild_hint(index_dir)}"
+            f"rebuild it with: {rebuild_command(index_dir)}"
         )
     name = _pointer(index_dir)
     if name == "?" or (name and not name.startswith("commit-")):
-        raise IndexDamaged(f"{index_dir / 'CURRENT'} is damaged; rebuild with: {rebuild_hint(index_dir)}")
+        raise IndexDamaged(f"{index_dir / 'CURRENT'} is damaged; rebuild with: {rebuild_command(index_dir)}")
     commit = current(index_dir)
     if commit is None:
-        raise IndexMissing(f"no index in {index_dir}; build it first with: policyqa build --index {index_dir}")
+        raise IndexMissing(f"no index in {index_dir}; build it first with: {rebuild_command(index_dir)}")
     return commit
 
 

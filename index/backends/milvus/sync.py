@@ -34,9 +34,9 @@ import numpy as np
 from tqdm import tqdm
 
 from policyqa.config import Settings
-from policyqa.index import segment
-from policyqa.index.backend import require
-from policyqa.index.lexical import K1, B
+from policyqa.errors import MilvusMissing, require
+from policyqa.index.bm25 import length_norm, term_weight
+from policyqa.index.store import segment
 
 REWEIGHT_DRIFT = 0.01  # relative drift of the average passage length that triggers re-weighting every row
 TEXT_PART = 16_000  # characters of document text per catalogue row (VARCHAR holds 65,535 bytes)
@@ -44,9 +44,6 @@ BATCH = 512  # rows per insert
 EMPTY_DIM = 0  # Milvus refuses an all-zero sparse vector: a passage without terms gets weight on dim 0, never queried
 MANIFEST_KEY = "manifest"
 
-
-class MilvusMissing(Exception):
-    """No policyqa collection at the URI (or not built with this model/chunker)."""
 
 
 def display_uri(uri: str) -> str:
@@ -169,8 +166,8 @@ def term_rows(client, catalog: str, terms: list[str]) -> dict[str, tuple[int, in
 
 def weights(tf: Counter, dims: dict[str, int], length: float, avgdl: float) -> dict[int, float]:
     """A passage's sparse vector of BM25 document-side weights (the query side carries IDF)."""
-    norm = K1 * ((1 - B) + B * length / avgdl)
-    out = {dims[t]: float(np.float32(c / (norm + c))) for t, c in tf.items()}
+    norm = length_norm(length, avgdl)
+    out = {dims[t]: float(np.float32(term_weight(c, norm))) for t, c in tf.items()}
     return out or {EMPTY_DIM: 1.0}
 
 
@@ -194,7 +191,7 @@ class SyncReport:
 
 def sync(settings: Settings, progress: bool = True) -> SyncReport:
     """Make the Milvus collection hold exactly the live documents of the embedded index."""
-    from policyqa.index.loaded import load
+    from policyqa.index.store.loaded import load
 
     t0 = time.perf_counter()
     report = SyncReport()
@@ -350,15 +347,14 @@ def _reweight(client, passages: str, old: float, new: float, skip: set[int], pro
     for r in iterate(client, passages, "pid >= 0", fields):
         if r["pid"] in skip:
             continue
-        n_old = K1 * ((1 - B) + B * r["length"] / old)
-        n_new = K1 * ((1 - B) + B * r["length"] / new)
+        n_old, n_new = length_norm(r["length"], old), length_norm(r["length"], new)
         lex = {}
         for dim, w in r["lexical"].items():
             if int(dim) == EMPTY_DIM:
                 lex[int(dim)] = 1.0
                 continue
             tf = round(w * n_old / (1 - w))
-            lex[int(dim)] = float(np.float32(tf / (n_new + tf)))
+            lex[int(dim)] = float(np.float32(term_weight(tf, n_new)))
         r["lexical"] = lex
         batch.append(dict(r))
         if len(batch) >= BATCH:

@@ -36,8 +36,8 @@ import numpy as np
 import orjson
 
 from policyqa.corpus.types import DocMeta, Document, Passage
-from policyqa.index import layout
-from policyqa.index.lexical import term_key
+from policyqa.index.bm25 import term_key
+from policyqa.index.store import layout
 
 SCHEMA = """
 CREATE TABLE documents (

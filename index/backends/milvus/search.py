@@ -13,20 +13,23 @@ when a hit or a refusal rule needs them.
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import numpy as np
 
 from policyqa.config import Settings
 from policyqa.corpus.types import DocMeta, Passage
-from policyqa.index import embedder, milvus_store
-from policyqa.index.backend import Lexical, Scope
-from policyqa.index.layout import IndexMismatch
-from policyqa.index.milvus_store import MilvusMissing, quote
+from policyqa.encode import embedder
+from policyqa.encode.encoders import Encoder
+from policyqa.index import bm25, usable
+from policyqa.index.backends.base import Lexical, Scope
+from policyqa.index.backends.milvus import sync as milvus_store
+from policyqa.index.backends.milvus.sync import MilvusMissing, quote
+from policyqa.index.usable import Target
 
 CHECK_EVERY = 2.0  # seconds between checks for a newer generation of the collection
 CACHE = 4096
@@ -138,9 +141,6 @@ class MilvusBackend:
                     self._terms[t] = info if info and info[1] > 0 else None
         return {t: self._terms[t] for t in tokens}
 
-    def _idf(self, df: int) -> float:
-        return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
-
     def _query_vector(self, tokens: list[str]) -> dict[int, float]:
         """IDF × count per known term: a repeated token counts again, as in the embedded BM25."""
         info = self._term_info(tokens)
@@ -148,7 +148,7 @@ class MilvusBackend:
         for t, c in Counter(tokens).items():
             if info[t] is not None:
                 dim, df = info[t]
-                out[dim] = float(np.float32(self._idf(df))) * c
+                out[dim] = float(np.float32(bm25.idf(self.n, df))) * c
         return out
 
     def lexical(self, tokens: list[str], k: int, scope: Scope) -> Lexical:
@@ -227,7 +227,7 @@ class MilvusBackend:
     def idf(self, tokens: list[str]) -> dict[str, float]:
         """BM25 IDF of each token over the whole collection (unknown tokens get a small default)."""
         info = self._term_info(tokens)
-        return {t: self._idf(info[t][1]) if info[t] is not None else 0.5 for t in tokens}
+        return {t: bm25.idf(self.n, info[t][1]) if info[t] is not None else bm25.UNKNOWN_IDF for t in tokens}
 
     def describe(self) -> list[str]:
         s = self.settings
@@ -272,15 +272,9 @@ class MilvusHandle:
         if state is None:
             raise MilvusMissing(f"no policyqa collection {s.milvus_collection!r} at {uri}; build it with: "
                                 f"policyqa build --backend milvus --milvus-uri {uri}")
-        if self._model and self._model != state["model"]:
-            raise IndexMismatch(f"the collection at {uri} was built with model {state['model']!r}, not {self._model!r}; "
-                                f"re-embed with: policyqa build --backend milvus --milvus-uri {uri} --model {self._model}")
-        if state["chunker"] != s.chunking.chunker_id:
-            raise IndexMismatch(f"the collection at {uri} was chunked with {state['chunker']}, this version uses "
-                                f"{s.chunking.chunker_id}; update it with: policyqa build --backend milvus --milvus-uri {uri}")
-        if embedder.fingerprint(state["model"], s.device) != state["model_fingerprint"]:
-            raise IndexMismatch(f"the weights of model {state['model']!r} differ from those the collection at {uri} was "
-                                f"built with; re-embed with: policyqa build --backend milvus --milvus-uri {uri}")
+        target = Target(milvus_uri=uri)
+        usable.check(state, target, chunker=s.chunking.chunker_id, model=self._model,
+                     fingerprint=embedder.fingerprint(state["model"], s.device))
         return MilvusBackend(s, self.client, state)
 
     def current(self) -> MilvusBackend:
@@ -294,5 +288,9 @@ class MilvusHandle:
         return self._backend
 
 
-def open_backend(settings: Settings, model: str | None = None) -> MilvusHandle:
-    return MilvusHandle(settings, model)
+    @property
+    def index(self) -> MilvusBackend:
+        return self.current()
+
+    def encoder(self, backend: MilvusBackend) -> Encoder:
+        return usable.question_encoder(backend.manifest, Target(Path(self.settings.index_dir)), self.settings)

