@@ -14,7 +14,7 @@ from policyqa.config import Settings
 from policyqa.corpus.paths import shown
 from policyqa.corpus.reader import scan
 from policyqa.encode import tokenizer
-from policyqa.index.build import known_files
+from policyqa.index.reading import known_files
 from policyqa.index.store import layout, segment
 from policyqa.index.usable import rebuild_command
 

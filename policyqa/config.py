@@ -71,7 +71,7 @@ class Settings:
     embed_chunk: int = 512  # passages embedded and cached per step: a killed build loses at most this many
     index_type: str = "Flat"  # kept for older callers; the vector search kind is `vectors`
     # auto | flat | hnsw | ivf-sq8: exact inner product, or an approximate FAISS index per segment
-    # (auto: flat until the index holds more than index.builder.AUTO_ANN_FROM passages, then hnsw)
+    # (auto: flat until the index holds more than index.merging.AUTO_ANN_FROM passages, then hnsw)
     vectors: str = "auto"
     chunking: ChunkParams = ChunkParams()
     retrieval: Retrieval = Retrieval()

@@ -20,32 +20,16 @@ import pytest
 from policyqa.cli import main as cli
 from policyqa.encode.tokenizer import tokenize
 from policyqa.index import build as builder
+from policyqa.index import merging, reading
 from policyqa.index.bm25 import KeyedVocab
 from policyqa.index.build import build
 from policyqa.index.store import layout
 from policyqa.index.store.loaded import load
 from policyqa.index.update import remove_sources
 from policyqa.qa.search import Filters, Searcher
-from tests.conftest import SEEDS
+from tests.support.seeds import FLOWERS, variant
 
 QUESTIONS = ["哪些城市设立了科技特派员工作站", "科技特派员", "高新技术企业", "星创天地", "科技创新", "专利", "测试汇编"]
-
-
-FLOWERS = ["紫罗兰", "蒲公英", "向日葵", "郁金香", "康乃馨", "山茶花", "白玉兰", "马蹄莲"]
-
-
-def variant(i: int) -> str:
-    """A seed document copied with a distinguishing first line (a word no seed uses), so no two
-    files are duplicates and a BM25 question finds exactly this one."""
-    seed = sorted(SEEDS.glob("*.txt"))[i % 5]
-    return f"第{i}号测试汇编（代号{FLOWERS[i]}）\n" + seed.read_text(encoding="utf-8")
-
-
-@pytest.fixture()
-def corpus(tmp_path, tiny_settings):
-    docs = tmp_path / "documents"
-    shutil.copytree(tiny_settings.corpus_dir, docs)
-    return tiny_settings.with_(corpus_dir=docs, index_dir=tmp_path / "index")
 
 
 def _live_key(idx, pid):
@@ -67,8 +51,8 @@ def test_add_writes_a_new_segment_and_leaves_the_others_untouched(corpus):
 @pytest.mark.parametrize(("mode", "vectors"), [("hybrid", "flat"), ("dense", "flat"), ("bm25", "flat"),
                                                ("hybrid", "hnsw"), ("dense", "hnsw"), ("dense", "ivf-sq8")])
 def test_tombstoned_passages_are_never_returned(corpus, mode, vectors, monkeypatch):
-    monkeypatch.setattr(builder, "MERGE_AT", 100)  # keep the tombstones in place: no merge rewrites them
-    monkeypatch.setattr(builder, "ANN_MIN_ROWS", 1)  # every segment gets the approximate index asked for
+    monkeypatch.setattr(merging, "MERGE_AT", 100)  # keep the tombstones in place: no merge rewrites them
+    monkeypatch.setattr(merging, "ANN_MIN_ROWS", 1)  # every segment gets the approximate index asked for
     corpus = corpus.with_(vectors=vectors)
     build(corpus, progress=False)
     for i in range(3):
@@ -89,7 +73,7 @@ def test_tombstoned_passages_are_never_returned(corpus, mode, vectors, monkeypat
 
 
 def test_bm25_after_adds_removes_and_merges_equals_a_fresh_build(corpus, tmp_path, monkeypatch):
-    monkeypatch.setattr(builder, "MERGE_AT", 3)
+    monkeypatch.setattr(merging, "MERGE_AT", 3)
     build(corpus, progress=False)
     folder = corpus.corpus_dir
     steps = [("add", 0), ("add", 1), ("remove", "v0.txt"), ("add", 2), ("add", 3), ("replace", "v2.txt"),
@@ -128,11 +112,12 @@ import sys, time
 from pathlib import Path
 from policyqa.config import Settings
 from policyqa.index import build as builder
+from policyqa.index import merging, reading
 from policyqa.index.store import layout
 from policyqa.index.build import build
 
 stage, corpus, index, model = sys.argv[1:5]
-builder.MERGE_AT = 2
+merging.MERGE_AT = 2
 calls = []
 finish, publish = layout.finish_segment, layout.publish
 
@@ -184,7 +169,7 @@ def test_kill_9_while_writing_a_segment_merging_or_committing(corpus, stage):
 
 
 def test_a_searcher_answers_while_builds_merge(corpus, monkeypatch):
-    monkeypatch.setattr(builder, "MERGE_AT", 2)
+    monkeypatch.setattr(merging, "MERGE_AT", 2)
     build(corpus, progress=False)
     searcher = Searcher(corpus)
     errors: list[BaseException] = []
@@ -251,9 +236,9 @@ def test_a_new_commit_opens_only_the_new_segments(corpus):
 
 
 def test_reading_in_worker_processes_gives_the_same_index(corpus, tmp_path, monkeypatch):
-    monkeypatch.setattr(builder, "PARALLEL_FROM", 10**9)
+    monkeypatch.setattr(reading, "PARALLEL_FROM", 10**9)
     build(corpus, progress=False)
-    monkeypatch.setattr(builder, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(reading, "PARALLEL_FROM", 1)
     parallel = corpus.with_(index_dir=tmp_path / "parallel")
     build(parallel, progress=False)
     a, b = load(corpus.index_dir), load(parallel.index_dir)
@@ -284,7 +269,7 @@ def test_segments_written_before_term_keys_and_docs_json_read_the_same(corpus):
 def test_approximate_search_returns_exact_scores(corpus, tmp_path, monkeypatch):
     """HNSW and IVF compare 8-bit codes; their candidates are re-scored from the float32 vectors,
     so (where the graph reaches every row, as at this size) hits and scores are exact search's."""
-    monkeypatch.setattr(builder, "ANN_MIN_ROWS", 1)
+    monkeypatch.setattr(merging, "ANN_MIN_ROWS", 1)
     build(corpus, progress=False)
     exact = load(corpus.index_dir)
     for kind in ("hnsw", "ivf-sq8"):
@@ -305,7 +290,7 @@ def test_a_big_build_folds_its_segments_into_few_with_one_graph_each(corpus, tmp
     one ANN graph; the index holds the same passages, sources and BM25 scores as one written whole."""
     for i in range(4):
         (corpus.corpus_dir / f"v{i}.txt").write_text(variant(i), encoding="utf-8")
-    monkeypatch.setattr(builder, "ANN_MIN_ROWS", 1)
+    monkeypatch.setattr(merging, "ANN_MIN_ROWS", 1)
     whole = corpus.with_(index_dir=tmp_path / "whole", vectors="hnsw")
     build(whole, progress=False)
     monkeypatch.setattr(builder, "SEGMENT_ROWS", 15)

@@ -13,11 +13,12 @@ import time
 import pytest
 
 from policyqa.corpus.reader import RACY_NS, scan
-from policyqa.index.build import build, known_files
+from policyqa.index.build import build
+from policyqa.index.reading import known_files
 from policyqa.index.store import layout
 from policyqa.index.update import add_files, remove_sources
 from policyqa.qa.search import Searcher
-from tests.conftest import seed_file
+from tests.support.seeds import seed_file
 
 HOUR_NS = 3600 * 10**9
 

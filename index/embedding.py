@@ -1,0 +1,76 @@
+"""How a build gets its vectors: from the embedding cache, else from the encoder (or a Ray cluster),
+cached as they come so a killed build loses at most one chunk of work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from tqdm import tqdm
+
+from policyqa.config import Settings
+from policyqa.corpus.types import Document
+from policyqa.encode import embedder, encoders
+from policyqa.index.merging import vector_kind
+from policyqa.index.store import segment
+from policyqa.index.store.cache import EmbeddingCache, text_hash
+
+if TYPE_CHECKING:
+    from policyqa.index.build import BuildReport
+
+
+def embed(cache: EmbeddingCache, settings: Settings, texts: list[str], hashes: list[str], report: BuildReport,
+           progress: bool) -> np.ndarray:
+    found = cache.get(hashes)
+    missing = list(dict.fromkeys(h for h in hashes if h not in found))
+    text_of = dict(zip(hashes, texts))
+    if settings.ray_address is not None and missing:  # embed on a Ray cluster (index/ray_embed.py)
+        from policyqa.encode.ray_embed import ray_encoder
+
+        encode = ray_encoder(settings.ray_address)
+    elif missing:  # settings.encoder is the resolved variant here (_build)
+        encoder = encoders.load(settings.model, settings.encoder, settings.device, Path(settings.index_dir) / "encoders")
+
+        def encode(model, texts, batch_size, device, bar=None):
+            return encoder.passages(texts, batch_size, bar=bar)
+    # the bar advances per batch: passages/s and the time left show from the first batch on
+    bar = tqdm(total=len(missing), desc=f"embedding ({settings.encoder})", unit="passage",
+               disable=not progress or not missing)
+    for i in range(0, len(missing), settings.embed_chunk):
+        chunk = missing[i : i + settings.embed_chunk]
+        done = bar.n
+        vecs = encode(settings.model, [text_of[h] for h in chunk], settings.batch_size, settings.device, bar=bar)
+        cache.put(chunk, vecs)
+        found.update(zip(chunk, vecs))
+        bar.update(len(chunk) - (bar.n - done))  # Ray reports nothing per batch; the local encoder does
+    bar.close()
+    report.embedded += len(missing)
+    if not hashes:
+        return np.zeros((0, embedder.dimension(settings.model, settings.device)), np.float32)
+    return np.vstack([found[h] for h in hashes]).astype(np.float32)
+
+
+def write_segment(index_dir: Path, seq: int, docs: list[Document], tokens: list[list[str]], sizes: dict[str, int],
+                   cache: EmbeddingCache, settings: Settings, report: BuildReport, progress: bool, total_live: int,
+                   kind: str | None = None) -> dict:
+    texts = [p.indexed_text for d in docs for p in d.passages]
+    hashes = [text_hash(t) for t in texts]
+    vectors = embed(cache, settings, texts, hashes, report, progress)
+    kind = kind or vector_kind(settings.vectors, len(texts), total_live)
+    return segment.write(index_dir, seq, segment.SegmentInput(docs, sizes, tokens, vectors, hashes, kind))
+
+
+def maybe_prune(cache: EmbeddingCache, index_dir: Path, segments: list[dict], live: int) -> None:
+    """Forget cached vectors no segment uses once they outnumber the live passages by half."""
+    limit = max(1000, live * 3 // 2)
+    if cache.count_at_most() <= limit or cache.count() <= limit:
+        return
+    keep: set[str] = set()
+    for s in segments:
+        con = segment.open_store(index_dir / s["name"] / "store.sqlite")
+        try:
+            keep.update(h for (h,) in con.execute("SELECT text_hash FROM passages"))
+        finally:
+            con.close()
+    cache.prune(keep)
