@@ -14,7 +14,7 @@ threshold and reads the top cosine of every question, adding the answerable ques
 SQuAD report if given; each candidate threshold is then scored without asking again, and the
 one that refuses the most negatives while refusing at most 5% of answerable questions in each
 set (the lowest such, on ties) is picked. `support` lists places for the aggregate questions
-at each share of the best place's topical weight (qa.grouping.SUPPORT). Each prints one Markdown
+at each share of the best place's topical weight (Retrieval.support). Each prints one Markdown
 table; the README's "Choosing defaults" quotes them. Cosines differ between models, so the
 threshold is chosen per model (config.NO_ANSWER_THRESHOLDS); give each model its own --index so
 that switching does not re-embed.
@@ -127,21 +127,16 @@ def sweep_threshold(settings: Settings, gold, squad_report: Path | None) -> list
 
 
 def sweep_support(settings: Settings, gold) -> list[str]:
-    from policyqa.qa import grouping
-
     build(settings, progress=True)
     searcher = Searcher(settings)
     aggregate = [q for q in gold if q.kind == "aggregate"]
     lines = ["| support | city P | city R | city F1 |", "|---|---|---|---|"]
-    default = grouping.SUPPORT
-    try:
-        for share in (0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8):
-            grouping.SUPPORT = share  # read at each call; this sweep is the one place that sets it
-            s = summarize(evaluate(searcher, aggregate, ["hybrid"], 10, progress=False))["hybrid"]["aggregate"]
-            lines.append(f"| {share:.2f} | {s['city_P']:.3f} | {s['city_R']:.3f} | {s['city_F1']:.3f} |")
-            print(lines[-1], flush=True)
-    finally:
-        grouping.SUPPORT = default
+    for share in (0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8):
+        searcher.settings = replace(settings, retrieval=replace(settings.retrieval, support=share))
+        s = summarize(evaluate(searcher, aggregate, ["hybrid"], 10, progress=False))["hybrid"]["aggregate"]
+        lines.append(f"| {share:.2f} | {s['city_P']:.3f} | {s['city_R']:.3f} | {s['city_F1']:.3f} |")
+        print(lines[-1], flush=True)
+    searcher.settings = settings
     return lines
 
 

@@ -71,19 +71,12 @@ def term_weight(tf, norm):
 class Postings:
     """One segment's term-major postings (raw term frequencies) and row lengths."""
 
-    vocab: dict[str, int] | KeyedVocab  # a dict for segments written before term_keys.npy
+    vocab: KeyedVocab
     ptr: np.ndarray
     rows: np.ndarray
     tf: np.ndarray
     lengths: np.ndarray
     offset: int  # the segment's first row in the index's row numbering
-
-    @property
-    def vocab_nbytes(self) -> int:
-        """What the vocabulary holds: its keys, or (a dict) about 100 bytes a term and its text."""
-        if isinstance(self.vocab, KeyedVocab):
-            return self.vocab.nbytes
-        return sum(100 + 2 * len(t) for t in self.vocab)
 
 
 class BM25:

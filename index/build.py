@@ -150,10 +150,6 @@ def _previous(index_dir: Path, settings: Settings, model_key: str, report: Build
     prev = _Previous()
     device = embedder.resolve_device(settings.device)
     prev.encoder = encoders.resolve(settings.encoder, device)
-    if layout.is_old_format(index_dir):
-        report.notes.append("index of the previous format (one generation, before segments): rebuilding it as segments, "
-                            "reusing the embedding cache")
-        return prev
     try:
         commit = layout.require_current(index_dir)
         manifest = commit.manifest()
@@ -162,6 +158,10 @@ def _previous(index_dir: Path, settings: Settings, model_key: str, report: Build
     except layout.IndexDamaged as e:
         report.notes.append(f"{e}: rebuilding from the documents and the embedding cache".replace(
             f"; rebuild with: {rebuild_command(index_dir)}", ""))
+        return prev
+    if manifest.get("format") != layout.FORMAT:
+        report.notes.append(f"index of format {manifest.get('format')} (this version writes {layout.FORMAT}): "
+                            "rebuilding it from the documents, reusing the embedding cache")
         return prev
     prev.manifest = manifest
     # auto keeps the encoder an existing index was built with (nothing re-embedded after an upgrade)

@@ -48,6 +48,13 @@ class Retrieval:
     answer_depth: int = 5  # hits searched for the sum, day or count in a named unit asked for; none: 未找到相关内容
     understand_query: bool = True  # places/years/types named in the question filter and boost
     rerank_depth: int = 30  # fused candidates re-ordered by the cross-encoder, when Settings.reranker is set
+    # a passage whose document is of the year or type the question names, and one whose own text holds
+    # the year, move up by these factors (a preference, not a filter: docs/evaluation.md)
+    metadata_boost: float = 1.15
+    year_in_passage_boost: float = 1.1
+    support: float = 0.3  # share of the best place's topical weight a place must reach to be listed (by sweep)
+    aggregate_depth: int = 60  # passages considered when listing places (哪些城市), so none is crowded out
+    rule_scan_docs: int = 5_000  # past this many documents the refusal rules read the candidates' documents only
 
     def threshold_for(self, model: str) -> float:
         """The no-answer threshold for answers found with `model`: the set one, else the model's own."""
@@ -69,7 +76,6 @@ class Settings:
     encoder: str = "auto"
     batch_size: int = 32
     embed_chunk: int = 512  # passages embedded and cached per step: a killed build loses at most this many
-    index_type: str = "Flat"  # kept for older callers; the vector search kind is `vectors`
     # auto | flat | hnsw | ivf-sq8: exact inner product, or an approximate FAISS index per segment
     # (auto: flat until the index holds more than index.merging.AUTO_ANN_FROM passages, then hnsw)
     vectors: str = "auto"

@@ -2,7 +2,7 @@
 
 A place is listed only when one of its passages carries the question's topic in one
 sentence, not when the topic is mentioned in passing: the place's most topical sentence must
-hold a good share (SUPPORT) of the topical word weight that the best place's sentence holds.
+hold a good share (Retrieval.support) of the topical word weight that the best place's sentence holds.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from policyqa.qa.answer import has_quantity
 from policyqa.qa.query import Query
 from policyqa.qa.types import Group, Hit
 
-SUPPORT = 0.3  # share of the best place's topical weight a place must reach to be listed (README: by sweep)
 # a question for a figure; these words describe the figure, which has_quantity checks instead
 ASKS_AMOUNT = re.compile(r"数量|数值|具体|家数|金额|多少|目标|增速|幅度|比重|占比")
 # how a 哪些城市 question is phrased, not what it is about: a place's sentence need not repeat these
@@ -40,7 +39,7 @@ def _topic_weight(hit: Hit, terms: list[str], idf: dict[str, float], amount: boo
 
 
 def group_by_city(hits: list[Hit], q: Query, idf_of: Callable[[list[str]], dict[str, float]],
-                  top_k: int) -> tuple[list[Group], list[Hit]]:
+                  top_k: int, support: float) -> tuple[list[Group], list[Hit]]:
     """Groups (each city once, best passage first) and the hits to show, re-ranked by group.
 
     `idf_of` gives the index's IDF of words (BM25.idf): topical words weigh by their rarity."""
@@ -57,7 +56,7 @@ def group_by_city(hits: list[Hit], q: Query, idf_of: Callable[[list[str]], dict[
         weight[city] = max(weight.get(city, 0.0), hit_weight[h.pid])
     if not by_city:
         return [], hits[:top_k]
-    bar = SUPPORT * max(weight.values())
+    bar = support * max(weight.values())
     supports = lambda h: hit_weight[h.pid] >= bar  # noqa: E731
     listed = [c for c in by_city if bar > 0 and weight[c] >= bar]
     listed.sort(key=lambda c: -max(h.score for h in by_city[c]))

@@ -36,8 +36,8 @@ class Case:
     hits: list[Hit]
     mode: str
     documents: Callable[[], Sequence[Document]]  # every indexed document (read only when a rule needs it)
-    answer_depth: int = 5  # hits searched for the phrase a sum/day/count question asks for
-    threshold: float = 0.68  # best cosine under this: weak evidence
+    answer_depth: int  # hits searched for the phrase a sum/day/count question asks for (Retrieval.answer_depth)
+    threshold: float  # best cosine under this: weak evidence (the model's own, Retrieval.threshold_for)
 
     @cached_property
     def all_docs(self) -> Sequence[Document]:

@@ -25,8 +25,6 @@ from policyqa.qa.refusal import Case, judge
 from policyqa.qa.types import Answer, Hit
 
 MODES = ("hybrid", "dense", "bm25")
-RULE_SCAN_DOCS = 5_000  # past this many documents the refusal rules read the candidates' documents only (README)
-AGGREGATE_DEPTH = 60  # passages considered when listing places, so none is crowded out
 QUESTION_CACHE = 1024  # question vectors kept; prime() may hold more
 
 
@@ -38,11 +36,11 @@ class Filters:
     doc_type: str | None = None
 
 
-def rule_documents(idx: Backend, ranked: list[int]) -> list:
+def rule_documents(idx: Backend, ranked: list[int], limit: int) -> list:
     """The documents the refusal rules read for a year or a name the question asks about: all of
-    them in a library of up to RULE_SCAN_DOCS, else those of the question's candidate passages.
+    them in a library of up to `limit` (Retrieval.rule_scan_docs), else those of the question's candidate passages.
     Reading every document's text for every question does not scale (670,000 documents)."""
-    if len(idx.docs) <= RULE_SCAN_DOCS:
+    if len(idx.docs) <= limit:
         return list(idx.docs.values())
     seen: dict[str, object] = {}
     for pid in ranked:
@@ -136,7 +134,7 @@ class Searcher:
         scope, more = self._scope(f, q)
         notes += more
         r = self.settings.retrieval
-        depth = max(r.candidates, AGGREGATE_DEPTH if q.aggregate else 0, top_k * 4)
+        depth = max(r.candidates, r.aggregate_depth if q.aggregate else 0, top_k * 4)
         qvec = self._encode(idx, question) if mode != "bm25" else None
         dense = idx.dense(qvec, depth, scope) if qvec is not None else (np.zeros(0), np.zeros(0, np.int64))
         bm = idx.lexical(q.tokens, depth, scope) if mode != "dense" else None
@@ -146,9 +144,9 @@ class Searcher:
             for pid in fused:
                 m = idx.doc(pid).meta
                 if (q.years and set(q.years) & set(m.years or [m.year])) or (q.doc_types and m.doc_type in q.doc_types):
-                    fused[pid] *= 1.15
+                    fused[pid] *= r.metadata_boost
                 if q.years and any(str(y) in idx.passage(pid).body for y in q.years):  # the year in the passage itself
-                    fused[pid] *= 1.1
+                    fused[pid] *= r.year_in_passage_boost
             notes.append("按问题中的" + "、".join([*map(str, q.years), *q.doc_types]) + "提升了匹配文档的排名")
         dense_of = {int(i): float(s) for s, i in zip(*dense)}
         if qvec is not None and len(fused):
@@ -162,7 +160,7 @@ class Searcher:
             ranked, more = rerank_for_search(self.settings, question, ranked, lambda pid: idx.passage(pid).body)
             notes += more
         idx.prefetch(ranked)
-        hits = self._select(idx, ranked, q, top_k if not q.aggregate else max(top_k, AGGREGATE_DEPTH))
+        hits = self._select(idx, ranked, q, top_k if not q.aggregate else max(top_k, r.aggregate_depth))
         idf = idx.idf(q.tokens)
         asked = asked_pattern(question) if q.wants_span else None
         idx.prefetch(hits)
@@ -183,8 +181,8 @@ class Searcher:
             ))
         answer = Answer(question=question, hits=out, mode=mode, notes=notes)
         if q.aggregate:
-            answer.groups, answer.hits = group_by_city(out, q, idx.idf, top_k)
-        case = Case(q, out, mode, lambda: rule_documents(idx, ranked), r.answer_depth, r.threshold_for(idx.model))
+            answer.groups, answer.hits = group_by_city(out, q, idx.idf, top_k, r.support)
+        case = Case(q, out, mode, lambda: rule_documents(idx, ranked, r.rule_scan_docs), r.answer_depth, r.threshold_for(idx.model))
         answer.found, why = judge(case)
         if why:
             notes.append(why)

@@ -21,11 +21,11 @@ The catalogue (one entry per document: 670,000 at a million passages, 110 MB of 
 rewritten by every commit: a commit records the changes since its base, and a new base is
 written once they outgrow a small share of it. A one-document add writes kilobytes instead of
 serialising, hashing and fsyncing the whole catalogue, and a server that has read the base
-applies the changes instead of parsing it again. Commits that hold the catalogue inline (written
-before bases) are read as they are.
+applies the changes instead of parsing it again.
 
-Format 1 (before segments) was `CURRENT` → `gen-*/` holding one whole index; it is refused by
-readers with the command that rebuilds it, and `policyqa build` rebuilds it.
+A commit records the FORMAT that wrote it. Readers refuse any other with the one command that
+rebuilds it (index/usable.py), and `policyqa build` rebuilds it from the documents, reusing the
+embedding cache; the folders older formats left are removed with the garbage.
 """
 
 from __future__ import annotations
@@ -41,10 +41,10 @@ from pathlib import Path
 
 import orjson
 
-from policyqa.errors import IndexDamaged, IndexMismatch, IndexMissing
+from policyqa.errors import IndexDamaged, IndexMissing
 from policyqa.index.usable import rebuild_command
 
-FORMAT = 2
+FORMAT = 3  # 3: every segment has term_keys.npy and docs.json, every commit a catalogue base
 
 
 
@@ -180,27 +180,16 @@ def _pointer(index_dir: Path) -> str | None:
         return "?"
 
 
-def is_old_format(index_dir: Path) -> bool:
-    """CURRENT naming a `gen-*` folder: an index written before segments (format 1)."""
-    name = _pointer(index_dir)
-    return bool(name) and name.startswith("gen-")
-
-
 def current(index_dir: Path) -> Commit | None:
-    """The live commit, or None when there is no index (an old-format index is not None: see require)."""
+    """The live commit, or None when there is no index (or CURRENT names no commit: see require_current)."""
     name = _pointer(index_dir)
-    if not name or name.startswith("gen-"):
+    if not name or not name.startswith("commit-"):
         return None
     return Commit(Path(index_dir) / name)
 
 
 def require_current(index_dir: Path) -> Commit:
     index_dir = Path(index_dir)
-    if is_old_format(index_dir):
-        raise IndexMismatch(
-            f"index in {index_dir} has the previous format (one generation, before segments); "
-            f"rebuild it with: {rebuild_command(index_dir)}"
-        )
     name = _pointer(index_dir)
     if name == "?" or (name and not name.startswith("commit-")):
         raise IndexDamaged(f"{index_dir / 'CURRENT'} is damaged; rebuild with: {rebuild_command(index_dir)}")

@@ -26,7 +26,6 @@ from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
-import orjson
 
 from policyqa.corpus.types import DocMeta, Passage
 from policyqa.errors import IndexDamaged
@@ -85,7 +84,7 @@ class OpenSegment:
     def memory(self) -> dict[str, int]:
         p = self.postings
         out = {"postings (on disk, read per question)": int(p.rows.nbytes + p.tf.nbytes),
-               "vocabulary": p.vocab_nbytes + int(p.ptr.nbytes), "row arrays": int(self.doc_of.nbytes + p.lengths.nbytes),
+               "vocabulary": p.vocab.nbytes + int(p.ptr.nbytes), "row arrays": int(self.doc_of.nbytes + p.lengths.nbytes),
                "vectors (mapped)" if self.ann is None else "vectors (on disk, read per question)": int(self.vectors.nbytes)}
         if self.ann is not None:
             out[f"{self.kind} index"] = (self.path / "ann.faiss").stat().st_size
@@ -113,10 +112,7 @@ def open_segment(index_dir: Path, entry: dict, full_check: bool = False) -> Open
             np.asarray(np.load(path / "vectors.npy", mmap_mode="r", allow_pickle=False))
         arrays = {n: np.load(path / n, allow_pickle=False) for n in ("doc_of.npy", "lengths.npy", "post_ptr.npy")}
         arrays |= {n: RowFile(path / n) for n in ("post_row.npy", "post_tf.npy")}
-        if "term_keys.npy" in entry["files"]:
-            vocab = KeyedVocab(np.asarray(np.load(path / "term_keys.npy", mmap_mode="r", allow_pickle=False)))
-        else:  # written before term keys: the vocabulary as a dict
-            vocab = {t: i for i, t in enumerate(orjson.loads((path / "terms.json").read_bytes()))}
+        vocab = KeyedVocab(np.asarray(np.load(path / "term_keys.npy", mmap_mode="r", allow_pickle=False)))
         ann = None
         if kind != "flat":
             import faiss
@@ -197,7 +193,6 @@ class PassageRows(Sequence):
 
 class LoadedIndex:
     def __init__(self, commit: layout.Commit, manifest: dict, segments: list[OpenSegment], pointer_mtime: float):
-        self.generation = commit  # the commit this index shows (name kept from when it was a generation)
         self.commit = commit
         self.manifest = manifest
         self.segments = segments
@@ -258,13 +253,6 @@ class LoadedIndex:
     def vector(self, pid: int) -> np.ndarray:
         seg, row = self._locate(pid)
         return np.asarray(seg.vectors[row], dtype=np.float32)
-
-    def dense_scores(self, query_vec: np.ndarray) -> np.ndarray:
-        """Inner product (cosine: vectors are normalized) of the question with every row."""
-        q = np.asarray(query_vec, dtype=np.float32).reshape(-1)
-        if not self.segments:
-            return np.zeros(0, np.float32)
-        return np.concatenate([np.asarray(s.vectors @ q, dtype=np.float32) for s in self.segments])
 
     def dense(self, query_vec: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scores, passage ids) of the k nearest live (and allowed) passages, with exact scores.

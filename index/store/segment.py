@@ -4,10 +4,9 @@
     seg-NNNNNN/doc_of.npy      int32 per row: the row's document number within the segment
     seg-NNNNNN/lengths.npy     float32 per row: BM25 document length (tokens; an empty passage counts 1)
     seg-NNNNNN/terms.json      the segment's vocabulary, term number → term
-    seg-NNNNNN/term_keys.npy   uint64 per term: its 64-bit key (lexical.term_key), ascending; terms are
+    seg-NNNNNN/term_keys.npy   uint64 per term: its 64-bit key (bm25.term_key), ascending; terms are
                                numbered in this order, so a reader finds a term by binary search over
-                               a mapped array instead of holding a dict of every term (segments
-                               written before it have none: their terms.json is read into a dict)
+                               a mapped array instead of holding a dict of every term
     seg-NNNNNN/post_ptr.npy    int64 per term + 1: where the term's postings start (CSR, term-major)
     seg-NNNNNN/post_row.npy    int32 per posting: the row
     seg-NNNNNN/post_tf.npy     float32 per posting: the term's frequency in the row
@@ -15,13 +14,13 @@
                                index of the rows; its candidates are re-scored exactly from vectors.npy
     seg-NNNNNN/docs.json       [doc_id, metadata] per document, in order: what a reader holds of each
                                document, parsed in one call (its rows in store.sqlite took 6 s at 1M
-                               passages; segments written before it are read from there)
+                               passages)
     seg-NNNNNN/store.sqlite    documents (text, metadata) and passages (body, section, tokens):
                                read for hits only, and by merges
 
 Postings hold raw term frequencies, not scores: BM25's IDF and average length are computed at
 query time from the live rows of all segments together, so they are those of the whole corpus
-(index/lexical.py). A segment never changes after it is written; removing a document is a
+(index/bm25.py). A segment never changes after it is written; removing a document is a
 tombstone in the commit.
 """
 
@@ -95,7 +94,7 @@ def ann_index(vectors: np.ndarray, kind: str):
 
 def postings(tokens: list[list[str]]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(terms, keys, ptr, rows, tf, lengths): term-major CSR of term frequencies, terms numbered in
-    ascending order of their keys (lexical.term_key), and each row's length."""
+    ascending order of their keys (bm25.term_key), and each row's length."""
     vocab: dict[str, int] = {}
     term_ids: list[int] = []
     row_ids: list[int] = []
@@ -223,9 +222,7 @@ def combine(index_dir: Path, seq: int, parts: list[Part], kind: str) -> dict:
             vectors[first_row : first_row + len(rows)] = v if len(rows) == len(row_map) else v[rows]
             lengths.append(np.load(path / "lengths.npy")[rows])
             seg_terms = orjson.loads((path / "terms.json").read_bytes())
-            key_file = path / "term_keys.npy"
-            keys.append(np.load(key_file) if key_file.exists() else
-                        np.fromiter(map(term_key, seg_terms), dtype=np.uint64, count=len(seg_terms)))
+            keys.append(np.load(path / "term_keys.npy"))
             terms += seg_terms
             ptr = np.load(path / "post_ptr.npy")
             new_row = row_map[np.load(path / "post_row.npy")]
@@ -263,15 +260,9 @@ def combine(index_dir: Path, seq: int, parts: list[Part], kind: str) -> dict:
 
 
 def doc_rows(path: Path) -> list:
-    """[doc_id, metadata dict] per document in order: docs.json, one parse (0.7 s at 670,000
-    documents), or the store's rows for a segment written before it (6 s)."""
-    if (path / "docs.json").exists():
-        return orjson.loads((path / "docs.json").read_bytes())
-    con = open_store(path / "store.sqlite")
-    try:
-        return [[d, orjson.loads(m)] for d, m in con.execute("SELECT doc_id, meta FROM documents ORDER BY doc_num")]
-    finally:
-        con.close()
+    """[doc_id, metadata dict] per document in order: docs.json, one parse (its store rows took
+    ten times as long at a million passages)."""
+    return orjson.loads((path / "docs.json").read_bytes())
 
 
 def _copy_rows(con: sqlite3.Connection, path: Path, keep: np.ndarray, new_nums: np.ndarray, sources: list[str],
