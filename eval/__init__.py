@@ -1,1 +1,17 @@
-"""The retrieval evaluation set and harness."""
+"""The evaluation set and harness: gold questions, metrics as small pure functions, floors.
+
+    gold.py       the gold questions (gold.jsonl) located in the documents; metrics.py: recall, MRR, nDCG, P/R/F1
+    harness.py    `evaluate`, `summarize`, the report; tune.py: the sweeps that chose the defaults
+"""
+
+from __future__ import annotations
+
+from policyqa.exports import lazy
+
+_PUBLIC = {
+    "evaluate": "policyqa.eval.harness",
+    "summarize": "policyqa.eval.harness",
+    "load_gold": "policyqa.eval.gold",
+}
+__all__ = sorted(_PUBLIC)
+__getattr__ = lazy(__name__, _PUBLIC)

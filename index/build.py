@@ -37,6 +37,7 @@ from policyqa.index.merging import live_rows, merge, merge_plan, vector_kind
 from policyqa.index.reading import read_all, scan_folder
 from policyqa.index.store import layout, segment
 from policyqa.index.store.cache import EmbeddingCache, open_cache
+from policyqa.index.store.schema import Catalog, CatalogEntry, Manifest, SegmentEntry
 from policyqa.index.usable import rebuild_command
 
 SEGMENT_ROWS = 20_000  # passages a build holds in memory before writing them as a segment: bounds its memory
@@ -140,8 +141,8 @@ def _collector_paused():
 class _Previous:
     """The live commit as a build sees it: what it may keep, and what is damaged."""
 
-    manifest: dict | None = None
-    healthy: dict[str, dict] = field(default_factory=dict)  # segment name → commit entry
+    manifest: Manifest | None = None
+    healthy: dict[str, SegmentEntry] = field(default_factory=dict)  # segment name → commit entry
     damaged: list[str] = field(default_factory=list)
     encoder: str = "fp32"  # the resolved variant this build embeds with (index/encoders.py)
 
@@ -226,11 +227,11 @@ class _Run:
         self.prev = _previous(index_dir, settings, self.model_key, self.report)
         self.settings = replace(settings, encoder=self.prev.encoder)
         self.index_dir, self.progress = index_dir, progress
-        self.prev_docs: dict[str, dict] = self.prev.manifest["documents"] if self.prev.manifest else {}
+        self.prev_docs: Catalog = self.prev.manifest["documents"] if self.prev.manifest else {}
         prev = self.prev
         trusted = prev.manifest is not None and not prev.damaged and len(prev.healthy) == len(prev.manifest["segments"])
         self.entries, self.report.skipped, self.scanned_at, self.names = scan_folder(self.settings, prev.manifest, only, trusted)
-        self.new_segments: list[dict] = []
+        self.new_segments: list[SegmentEntry] = []
         self.moved: set[str] = set()  # documents a fold or merge moved to another segment
 
     def decide(self) -> None:
@@ -241,7 +242,7 @@ class _Run:
         cost follows the change (at 670,000 documents, passes over the whole catalogue were seconds an add)."""
         prev_docs, names, report = self.prev_docs, self.names, self.report
         self.affected = prev_docs if names is None else {src: prev_docs[src] for src in names if src in prev_docs}
-        catalog: dict[str, dict] = {} if names is None else dict(prev_docs)
+        catalog: Catalog = {} if names is None else dict(prev_docs)
         for src in () if names is None else self.affected:
             del catalog[src]
         self.live = 0 if names is None else self.prev.manifest["passages"] - sum(d["passages"] for d in self.affected.values())
@@ -314,7 +315,7 @@ class _Run:
                            != e.get("vectors", "flat") for e in prev.healthy.values())
         return same_skips and not renamed and not kinds_differ and prev.manifest.get("duplicates") == [list(x) for x in report.duplicates]
 
-    def segment_list(self) -> list[dict]:
+    def segment_list(self) -> list[SegmentEntry]:
         """Kept segments that still hold a live document, the new ones, then a merge and any rewrites."""
         index_dir, catalog, settings, passages = self.index_dir, self.catalog, self.settings, self.report.passages
         live = live_rows(catalog)  # its keys: the segments that hold a live document
@@ -335,9 +336,9 @@ class _Run:
                 self.seq += 1
         return segments
 
-    def publish(self, segments: list[dict]) -> None:
+    def publish(self, segments: list[SegmentEntry]) -> None:
         settings, report = self.settings, self.report
-        manifest = {
+        manifest: Manifest = {
             "model": settings.model,
             "model_fingerprint": self.model_key,
             "encoder": self.prev.encoder,
@@ -372,7 +373,7 @@ class _SegmentWriter:
         self.batch: list[Document] = []
         self.tokens: list[list[str]] = []
         self.sizes = {e.doc_id: e.size for e in run.to_read}
-        self.fresh: list[dict] = []  # exact-search segments of this build, to be folded into one
+        self.fresh: list[SegmentEntry] = []  # exact-search segments of this build, to be folded into one
 
     def add(self, doc: Document, tokens: list[list[str]]) -> None:
         self.batch.append(doc)
@@ -410,7 +411,7 @@ class _SegmentWriter:
                 self.fold()
 
 
-def _catalog_entry(d: Document, seg_name: str, num: int) -> dict:
+def _catalog_entry(d: Document, seg_name: str, num: int) -> CatalogEntry:
     """Where a file's document lives. Its title and city are in the segment (docs.json), not here:
     the commit is rewritten on every add, and they were 30% of its 150 MB at 1M passages."""
     return {"doc_id": d.doc_id, "segment": seg_name, "doc_num": num, "passages": len(d.passages)}

@@ -15,6 +15,7 @@ from policyqa.encode import embedder, encoders
 from policyqa.index.merging import vector_kind
 from policyqa.index.store import segment
 from policyqa.index.store.cache import EmbeddingCache, text_hash
+from policyqa.index.store.schema import SegmentEntry
 
 if TYPE_CHECKING:
     from policyqa.index.build import BuildReport
@@ -53,7 +54,7 @@ def embed(cache: EmbeddingCache, settings: Settings, texts: list[str], hashes: l
 
 def write_segment(index_dir: Path, seq: int, docs: list[Document], tokens: list[list[str]], sizes: dict[str, int],
                    cache: EmbeddingCache, settings: Settings, report: BuildReport, progress: bool, total_live: int,
-                   kind: str | None = None) -> dict:
+                   kind: str | None = None) -> SegmentEntry:
     texts = [p.indexed_text for d in docs for p in d.passages]
     hashes = [text_hash(t) for t in texts]
     vectors = embed(cache, settings, texts, hashes, report, progress)

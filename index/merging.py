@@ -15,6 +15,7 @@ import numpy as np
 
 from policyqa.config import Settings
 from policyqa.index.store import segment
+from policyqa.index.store.schema import Catalog, SegmentEntry
 
 MERGE_BELOW = 5_000  # segments with fewer live passages are "small"
 MERGE_AT = 4  # this many small segments are folded into one
@@ -44,7 +45,7 @@ def _tier(rows: int) -> int:
     return tier
 
 
-def live_rows(catalog: dict[str, dict]) -> dict[str, int]:
+def live_rows(catalog: Catalog) -> dict[str, int]:
     """Live passages per segment holding a live document, counted in C (numpy over the catalogue's columns)."""
     if not catalog:
         return {}
@@ -56,7 +57,7 @@ def live_rows(catalog: dict[str, dict]) -> dict[str, int]:
     return dict(zip(names, np.bincount(seg, weights=rows, minlength=len(names)).astype(int).tolist()))
 
 
-def merge_plan(segments: list[dict], live_rows: dict[str, int]) -> list[dict]:
+def merge_plan(segments: list[SegmentEntry], live_rows: dict[str, int]) -> list[SegmentEntry]:
     """Which segments to fold together: MERGE_AT small ones of the same size tier (the smallest
     such tier), plus any that is mostly tombstones (its dead rows are dropped by the rewrite).
 
@@ -77,8 +78,8 @@ def merge_plan(segments: list[dict], live_rows: dict[str, int]) -> list[dict]:
     return list(plan.values())
 
 
-def merge(index_dir: Path, seq: int, plan: list[dict], catalog: dict[str, dict], settings: Settings,
-          notes: list[str] | None, total_live: int, moved: set[str]) -> dict:
+def merge(index_dir: Path, seq: int, plan: list[SegmentEntry], catalog: Catalog, settings: Settings,
+          notes: list[str] | None, total_live: int, moved: set[str]) -> SegmentEntry:
     """Fold the planned segments' live documents into one new segment; catalogue entries follow
     them (their sources are added to `moved`)."""
     names = {s["name"] for s in plan}

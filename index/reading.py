@@ -21,6 +21,7 @@ from policyqa.corpus.reader import FileEntry, Skipped, read_document, scan
 from policyqa.corpus.types import Document, LoadOptions
 from policyqa.encode.tokenizer import tokenize
 from policyqa.errors import LoadError
+from policyqa.index.store.schema import Catalog, Manifest
 
 PARALLEL_FROM = 64  # files to read before it pays to start worker processes
 IN_FLIGHT = 2_000  # files read ahead of the segment writer, at most
@@ -69,7 +70,7 @@ def read_all(to_read: list[FileEntry], settings: Settings, progress: bool):
     bar.close()
 
 
-def _under(docs: dict[str, dict], names: set[str], corpus_dir: Path) -> list[str]:
+def _under(docs: Catalog, names: set[str], corpus_dir: Path) -> list[str]:
     """The recorded sources that are one of `names` or inside one of them (a name may be a folder).
 
     Only a name that may be a folder (not an indexed file, not a file in the folder) costs a pass
@@ -80,7 +81,7 @@ def _under(docs: dict[str, dict], names: set[str], corpus_dir: Path) -> list[str
     return [n for n in names if n in docs] + list(inside)
 
 
-def scan_folder(settings: Settings, manifest: dict | None, only: list[str] | None, trusted: bool
+def scan_folder(settings: Settings, manifest: Manifest | None, only: list[str] | None, trusted: bool
           ) -> tuple[list[FileEntry], list[Skipped], int, set[str] | None]:
     """(entries, skipped, scan time to record, names): the whole folder (names None), or, for an
     update that names its files and a commit that can be `trusted` for the rest, only those names
@@ -107,7 +108,7 @@ def scan_folder(settings: Settings, manifest: dict | None, only: list[str] | Non
     return fresh, skipped, scanned_before, names | set(recorded)
 
 
-def known_files(manifest: dict | None, corpus_dir: Path) -> tuple[dict[str, tuple[int, int, str]], int]:
+def known_files(manifest: Manifest | None, corpus_dir: Path) -> tuple[dict[str, tuple[int, int, str]], int]:
     """What the last build's scan saw of each indexed file (size, mtime, hash) and when it began,
     for `scan` to trust; nothing when that build read another folder."""
     if not manifest or manifest.get("corpus_dir") != str(Path(corpus_dir).resolve()):

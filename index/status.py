@@ -16,6 +16,7 @@ from policyqa.corpus.reader import scan
 from policyqa.encode import tokenizer
 from policyqa.index.reading import known_files
 from policyqa.index.store import layout, segment
+from policyqa.index.store.schema import Manifest
 from policyqa.index.usable import rebuild_command
 
 # what each of a segment's files is, and whether a serving process holds it in memory
@@ -79,7 +80,7 @@ class IndexStatus:
         return out
 
 
-def _segments(manifest: dict) -> list[SegmentStatus]:
+def _segments(manifest: Manifest) -> list[SegmentStatus]:
     live: dict[str, int] = {}
     for d in manifest["documents"].values():
         live[d["segment"]] = live.get(d["segment"], 0) + d["passages"]

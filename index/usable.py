@@ -15,6 +15,7 @@ from policyqa.encode import embedder, encoders
 from policyqa.encode.encoders import Encoder
 from policyqa.encode.models import canonical
 from policyqa.errors import IndexMismatch
+from policyqa.index.store.schema import Manifest
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Target:
         return cmd + (f" --model {model}" if model else "") + (f" --encoder {encoder}" if encoder else "")
 
 
-def rebuild_command(index_dir: Path, manifest: dict | None = None, corpus_dir: Path | None = None) -> str:
+def rebuild_command(index_dir: Path, manifest: Manifest | None = None, corpus_dir: Path | None = None) -> str:
     """`policyqa build` for the embedded index in `index_dir`, with the folder it was built from."""
     return Target(Path(index_dir), corpus_dir).fix((manifest or {}).get("corpus_dir"))
 

@@ -1,1 +1,23 @@
-"""Question in, ranked cited passages and extractive answers out."""
+"""The qa stage: a question in, ranked and cited passages with the answering sentence out.
+
+    search.py     `Searcher.ask`: candidates from a backend, fused, capped per document, answered
+    query.py      what a question names (places, years, types) and asks for (哪些城市, a sum, a day)
+    fusion.py     dense and BM25 scores fused; answer.py: the answering sentence and phrase
+    grouping.py   哪些城市 answers grouped by place; refusal.py: when the hits do not answer
+    rerank.py     the optional cross-encoder; types.py: Hit, Group, Answer
+"""
+
+from __future__ import annotations
+
+from policyqa.exports import lazy
+
+_PUBLIC = {
+    "Searcher": "policyqa.qa.search",
+    "Filters": "policyqa.qa.search",
+    "MODES": "policyqa.qa.search",
+    "Answer": "policyqa.qa.types",
+    "Hit": "policyqa.qa.types",
+    "Group": "policyqa.qa.types",
+}
+__all__ = sorted(_PUBLIC)
+__getattr__ = lazy(__name__, _PUBLIC)

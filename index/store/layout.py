@@ -42,6 +42,7 @@ from pathlib import Path
 import orjson
 
 from policyqa.errors import IndexDamaged, IndexMissing
+from policyqa.index.store.schema import Catalog, CatalogEntry, CatalogRef, Manifest
 from policyqa.index.usable import rebuild_command
 
 FORMAT = 3  # 3: every segment has term_keys.npy and docs.json, every commit a catalogue base
@@ -60,7 +61,7 @@ class Commit:
     def index_dir(self) -> Path:
         return self.path.parent
 
-    def manifest(self) -> dict:
+    def manifest(self) -> Manifest:
         return read_commit(self.path)
 
     @property
@@ -102,7 +103,7 @@ def _file_key(path: Path) -> tuple[str, int, int]:
     return str(path), st.st_size, st.st_mtime_ns
 
 
-def read_commit(path: Path) -> dict:
+def read_commit(path: Path) -> Manifest:
     """The commit's contents, its catalogue whole under "documents" (base with the changes applied);
     a truncated, edited or missing file (the commit's or its base's) is IndexDamaged, never a traceback."""
     index_dir = path.parent
@@ -132,7 +133,7 @@ def _what(path: Path) -> str:
     return "catalogue file" if path.name.startswith("catalog-") else "commit file"
 
 
-def _read_base(path: Path, sha: str) -> dict:
+def _read_base(path: Path, sha: str) -> Catalog:
     key = _file_key(path)
     if key not in _bases:
         base = _read_checked(path, sha)
@@ -142,7 +143,7 @@ def _read_base(path: Path, sha: str) -> dict:
     return _bases[key]
 
 
-def _apply(base: dict, delta: dict) -> dict:
+def _apply(base: Catalog, delta: dict[str, CatalogEntry | None]) -> Catalog:
     """The base with a commit's changes: an entry replaces or adds a document, None removes it."""
     docs = dict(base)  # a copy of the table only: entries are shared, and never edited in place
     docs.update(delta)
@@ -151,7 +152,7 @@ def _apply(base: dict, delta: dict) -> dict:
     return docs
 
 
-def _changes(before: dict, after: dict) -> dict:
+def _changes(before: Catalog, after: Catalog) -> dict[str, CatalogEntry | None]:
     """What turns catalogue `before` into `after`: new or replaced entries, None for removed ones.
 
     An entry a build kept is the very object the previous commit held (builders copy the
@@ -254,7 +255,7 @@ def _write_checked(path: Path, data: object) -> str:
     return sha
 
 
-def _catalog(index_dir: Path, docs: dict, seq: int, previous_manifest: dict | None, changed: set[str] | None) -> dict:
+def _catalog(index_dir: Path, docs: Catalog, seq: int, previous_manifest: Manifest | None, changed: set[str] | None) -> CatalogRef:
     """The commit's catalogue: the previous commit's base and the changes since it while they are
     few, else a new base file holding `docs` whole."""
     prev = (previous_manifest or {}).get("catalog")
@@ -273,7 +274,7 @@ def _catalog(index_dir: Path, docs: dict, seq: int, previous_manifest: dict | No
     return {"base": base.name, "sha256": sha, "delta": {}}
 
 
-def publish(index_dir: Path, data: dict, seq: int, previous_manifest: dict | None = None,
+def publish(index_dir: Path, data: Manifest, seq: int, previous_manifest: Manifest | None = None,
             changed: set[str] | None = None) -> Commit:
     """Write commit `seq` with `data`, fsync it, point CURRENT at it, then drop what no live commit uses.
 

@@ -33,6 +33,7 @@ from policyqa.index import usable
 from policyqa.index.bm25 import BM25, KeyedVocab, Postings
 from policyqa.index.store import layout, segment
 from policyqa.index.store.rowfile import RowFile
+from policyqa.index.store.schema import Manifest
 from policyqa.index.usable import Target
 
 CACHE = 4096  # passages and documents kept after being read
@@ -192,7 +193,7 @@ class PassageRows(Sequence):
 
 
 class LoadedIndex:
-    def __init__(self, commit: layout.Commit, manifest: dict, segments: list[OpenSegment], pointer_mtime: float):
+    def __init__(self, commit: layout.Commit, manifest: Manifest, segments: list[OpenSegment], pointer_mtime: float):
         self.commit = commit
         self.manifest = manifest
         self.segments = segments

@@ -37,6 +37,7 @@ import orjson
 from policyqa.corpus.types import DocMeta, Document, Passage
 from policyqa.index.bm25 import term_key
 from policyqa.index.store import layout
+from policyqa.index.store.schema import SegmentEntry
 
 SCHEMA = """
 CREATE TABLE documents (
@@ -122,7 +123,7 @@ def postings(tokens: list[list[str]]) -> tuple[list[str], np.ndarray, np.ndarray
     return terms, keys, ptr, rows, counts.astype(np.float32), lengths
 
 
-def write(index_dir: Path, seq: int, data: SegmentInput) -> dict:
+def write(index_dir: Path, seq: int, data: SegmentInput) -> SegmentEntry:
     """Write a segment folder whole and return its commit entry (name, counts, file sizes and hashes)."""
     tmp = layout.new_segment_dir(index_dir, seq)
     terms, keys, ptr, rows, tf, lengths = postings(data.tokens)
@@ -160,7 +161,7 @@ def _new_store(tmp: Path) -> sqlite3.Connection:
     return con
 
 
-def _finish(tmp: Path, arrays: dict[str, np.ndarray], terms: list[str], doc_rows: list, kind: str) -> dict:
+def _finish(tmp: Path, arrays: dict[str, np.ndarray], terms: list[str], doc_rows: list, kind: str) -> SegmentEntry:
     """Write the arrays, vocabulary, metadata and ANN index beside the store; put the folder in place."""
     for name, arr in arrays.items():
         np.save(tmp / name, arr, allow_pickle=False)
@@ -187,7 +188,7 @@ class Part:
     sources: list[str]  # the file each kept document is indexed as now (a file may have been renamed)
 
 
-def combine(index_dir: Path, seq: int, parts: list[Part], kind: str) -> dict:
+def combine(index_dir: Path, seq: int, parts: list[Part], kind: str) -> SegmentEntry:
     """One new segment holding the kept documents of `parts`, in order, written from their arrays.
 
     Nothing is parsed, tokenized or embedded again: rows, postings and vectors are concatenated
