@@ -15,23 +15,18 @@ The first run embeds about 1,600 passages (minutes on a CPU); the embedding cach
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+from common import REPO, base_texts, questions
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from bench.bench_scale import base_texts, questions  # noqa: E402
-from policyqa.config import Settings  # noqa: E402
-from policyqa.encode import embedder  # noqa: E402
-from policyqa.index.build import build  # noqa: E402
-from policyqa.index.store import segment  # noqa: E402
-from policyqa.index.store.loaded import _ann_search, ann_candidates, load  # noqa: E402
+from policyqa.config import Settings
+from policyqa.encode import embedder
+from policyqa.index.build import build
+from policyqa.index.store import segment
+from policyqa.index.store.loaded import ann_candidates, ann_search, load
 
 
 def main() -> None:
@@ -88,12 +83,12 @@ def main() -> None:
                     got = set(np.argpartition(-sc, 9)[:10].tolist())
                 else:
                     # as LoadedIndex.dense: its candidates, re-scored exactly
-                    _, found = _ann_search(seg, q, ann_candidates(10), mask, ef=128)
+                    _, found = ann_search(seg, q, ann_candidates(10), mask, ef=128)
                     got = set(found[np.argsort(-(vectors[found] @ q))[:10]].tolist())
                 spent += time.perf_counter() - t
                 recalls["third" if mask is not None else None].append(len(truth & got) / 10)
                 if ann is not None and mask is None:  # the 8-bit codes' own top 10, before re-scoring
-                    _, raw = _ann_search(seg, q, 10, None, ef=128)
+                    _, raw = ann_search(seg, q, 10, None, ef=128)
                     recalls["codes"].append(len(truth & set(raw.tolist())) / 10)
         ms = spent / len(qv) / 2 * 1000
         codes = f"{np.mean(recalls['codes']):.3f}" if recalls["codes"] else "-"

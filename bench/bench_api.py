@@ -12,25 +12,18 @@ slows all of them alike; compare the medians as ratios.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
-import uvicorn
+from common import p50_p95
 
 from policyqa.config import Settings
 from policyqa.eval.gold import load_gold
 from policyqa.ui.app import create_app, searcher_for
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.serving import served
 
 
 def main() -> None:
@@ -41,13 +34,8 @@ def main() -> None:
     settings = Settings().with_(index_dir=Path(args.index))
     searcher = searcher_for(settings)
     questions = [q.question for q in load_gold()][: args.limit]
-    port = _port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, searcher), host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
     times: dict[str, list[float]] = {"Searcher.ask + to_json (in process)": [], "GET /api/ask": [], "GET /api/ask.csv": []}
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+    with served(create_app(settings, searcher)) as url, httpx.Client(base_url=url, timeout=60) as client:
         for q in questions:  # warm: every question vector cached
             client.get("/api/ask", params={"question": q}).raise_for_status()
         for q in questions:
@@ -60,12 +48,10 @@ def main() -> None:
             t = time.perf_counter()
             client.get("/api/ask.csv", params={"question": q}).raise_for_status()
             times["GET /api/ask.csv"].append(time.perf_counter() - t)
-    server.should_exit = True
     base = statistics.median(times["Searcher.ask + to_json (in process)"])
     print(f"{len(questions)} gold questions, hybrid, top 5, question vectors cached, index {args.index}")
     for name, ts in times.items():
-        ts = sorted(ts)
-        p50, p95 = statistics.median(ts), ts[min(len(ts) - 1, int(0.95 * len(ts)))]
+        p50, p95 = p50_p95(ts)
         print(f"  {name:40s} p50 {p50 * 1000:6.1f} ms  p95 {p95 * 1000:6.1f} ms  (p50 x{p50 / base:.2f})")
 
 

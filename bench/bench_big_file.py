@@ -47,11 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--metadata-only", action="store_true", help="time only the metadata step on the whole text")
     args = ap.parse_args(argv)
 
-    from policyqa.corpus.loaders import LoadError, load
+    from policyqa.corpus.loaders import load
     from policyqa.corpus.metadata import extract
     from policyqa.corpus.reader import read_document, scan
     from policyqa.corpus.sections import ChunkParams
     from policyqa.encode.tokenizer import tokenize
+    from policyqa.errors import LoadError
 
     tokenize("预热")  # jieba's dictionary load is not the file's cost
     with tempfile.TemporaryDirectory() as tmp:

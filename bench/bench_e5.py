@@ -13,12 +13,12 @@ m3e-small, e5-small in torch, and the engine itself. Tokens per 400 characters o
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
+from common import asked, paragraphs, spread
 
 from policyqa.config import Settings
 from policyqa.corpus.reader import read_corpus
@@ -27,15 +27,9 @@ from policyqa.eval.gold import load_gold
 
 
 def squad_texts(path: Path, n: int) -> tuple[list[str], list[str]]:
-    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
-    contexts, questions = [], []
-    for f in files:
-        for art in json.loads(f.read_text(encoding="utf-8"))["data"]:
-            for para in art["paragraphs"]:
-                contexts.append(para["context"][:512])  # our passages are at most 512 characters
-                questions.extend(q["question"] for q in para["qas"] if q["question"].strip())
-    step_c, step_q = max(1, len(contexts) // n), max(1, len(questions) // n)
-    return contexts[::step_c][:n], questions[::step_q][:n]
+    """N contexts (cut at 512 characters: our passages are at most that) and N questions, spread over the set."""
+    paras = list(paragraphs(path))
+    return spread([p["context"][:512] for p in paras], n), spread([q for p in paras for q in asked(p)], n)
 
 
 def agreement(name: str, texts: list[str], query: bool) -> str:

@@ -30,29 +30,25 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from common import REPO, paragraphs
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from policyqa.config import Settings  # noqa: E402
-from policyqa.corpus.loaders import normalize  # noqa: E402
-from policyqa.corpus.reader import read_corpus  # noqa: E402
-from policyqa.encode import embedder, encoders  # noqa: E402
-from policyqa.eval.gold import load_gold  # noqa: E402
+from policyqa.config import Settings
+from policyqa.corpus.loaders import normalize
+from policyqa.corpus.reader import read_corpus
+from policyqa.encode import embedder, encoders
+from policyqa.eval.gold import load_gold
 
 
 def cmrc(path: Path, n: int) -> tuple[list[str], list[tuple[str, int]]]:
     """First passage (≤ 512 characters, as the chunker's limit) of the first n distinct contexts; their questions."""
     texts, questions, seen = [], [], {}
-    for f in sorted(path.glob("*.json")):
-        for art in json.loads(f.read_text(encoding="utf-8"))["data"]:
-            for para in art["paragraphs"]:
-                ctx = normalize(para["context"]).strip()
-                if ctx in seen or len(texts) >= n:
-                    continue
-                seen[ctx] = len(texts)
-                texts.append(ctx[:512])
-                questions += [(qa["question"], seen[ctx]) for qa in para["qas"][:1] if qa["question"].strip()]
+    for para in paragraphs(path):
+        ctx = normalize(para["context"]).strip()
+        if ctx in seen or len(texts) >= n:
+            continue
+        seen[ctx] = len(texts)
+        texts.append(ctx[:512])
+        questions += [(qa["question"], seen[ctx]) for qa in para["qas"][:1] if qa["question"].strip()]
     return texts, questions
 
 

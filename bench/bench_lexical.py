@@ -15,21 +15,16 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from common import p50_p95, questions
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from bench.bench_scale import questions  # noqa: E402
-from policyqa.encode.tokenizer import tokenize  # noqa: E402
-from policyqa.index.bm25 import BM25, KeyedVocab, Postings  # noqa: E402
-from policyqa.index.store import segment  # noqa: E402
-from policyqa.index.store.loaded import load  # noqa: E402
+from policyqa.encode.tokenizer import tokenize
+from policyqa.index.bm25 import BM25, KeyedVocab, Postings
+from policyqa.index.store import segment
+from policyqa.index.store.loaded import load
 
 
 def main() -> None:
@@ -94,9 +89,9 @@ def main() -> None:
     print("\n| store | build (s) | query p50 / p95 (ms) | size in memory |")
     print("|---|---|---|---|")
     for name, b, ts, size in rows:
-        ms = np.array(ts) * 1000
+        p50, p95 = p50_p95([t * 1000 for t in ts])
         sz = f"{size / 2**20:.1f} MiB" if size else "(in SQLite pages)"
-        print(f"| {name} | {b:.2f} | {np.percentile(ms, 50):.1f} / {np.percentile(ms, 95):.1f} | {sz} |")
+        print(f"| {name} | {b:.2f} | {p50:.1f} / {p95:.1f} | {sz} |")
 
 
 if __name__ == "__main__":

@@ -15,24 +15,18 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.corpus.scans: the fixtures' renderer
+import common  # noqa: F401  (the repository on sys.path, for tests.support: the fixtures' renderer)
 
-from policyqa.corpus import ocr  # noqa: E402
-from policyqa.corpus.loaders import load  # noqa: E402
-from tests.corpus.scans import char_accuracy, render_pages, write_scanned_pdf  # noqa: E402
+from policyqa.corpus import ocr
+from policyqa.corpus.loaders import load
+from tests.support.scans import char_accuracy, render_pages, write_scanned_pdf
+from tests.support.seeds import printed_text
 
 TARGET = {300: 0.98, 150: 0.95}
-
-
-def seed_text(city: str, chars: int) -> str:
-    path = next((Path(__file__).resolve().parents[1] / "documents").glob(f"{city}-*.txt"))
-    raw = path.read_text(encoding="utf-8").replace("[bookmark: _GoBack]", "")
-    return "\n".join(line.strip() for line in raw.splitlines() if line.strip())[:chars]
 
 
 def main() -> None:
@@ -43,7 +37,7 @@ def main() -> None:
     ap.add_argument("--font-pt", type=float, default=16, help="16 pt = 三号, the body size of official documents")
     ap.add_argument("--tesseract-psm", default="3,6", help="tesseract page segmentation modes to try ('' for none)")
     args = ap.parse_args()
-    text = seed_text(args.seed, args.chars)
+    text = printed_text(args.seed, args.chars)
     ocr.image_text(render_pages("预热", 150, seal=False)[0][0])  # model load is not a page's cost
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

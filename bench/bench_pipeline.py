@@ -15,6 +15,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from common import p50_p95
+
 from policyqa.config import Settings
 from policyqa.corpus.reader import read_corpus
 from policyqa.encode import embedder, encoders
@@ -62,8 +64,7 @@ def main() -> None:
                 t = time.perf_counter()
                 searcher.ask(q, mode=mode, top_k=5)
                 times.append((time.perf_counter() - t) * 1000)
-            times.sort()
-            p50, p95 = times[len(times) // 2], times[int(len(times) * 0.95) - 1]
+            p50, p95 = p50_p95(times)
             print(f"query latency {mode:6s}: p50 {p50:.1f} ms, p95 {p95:.1f} ms over {len(times)} questions"
                   + (" (target hybrid p50 <= 50 ms)" if mode == "hybrid" else ""))
 

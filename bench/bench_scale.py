@@ -35,17 +35,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script: import this checkout's packages
-    sys.path.insert(0, str(REPO))
+from common import REPO, base_texts, p50_p95, questions
 
 DIM = 512
 SEED = 20240601
 ENCODE_SECONDS = [0.0]
-CMRC = REPO.parent.parent / "shared" / "datasets" / "cmrc2018"
-if not CMRC.exists():
-    CMRC = Path("/work/shared/datasets/cmrc2018")
 
 TARGETS = {  # (100k, 1M) from issue 13
     "build throughput, embedding excluded (passages/s)": (">= 1000", ">= 1000"),
@@ -96,6 +90,7 @@ def install_random_encoder() -> None:
 
     embedder.encode = random_encode
     encoders.load = lambda *a, **k: RandomEncoder()
+    encoders.light_questions = lambda *a, **k: None  # else questions go through m3e-small's weights in numpy
     fp = os.environ.get(FINGERPRINT_ENV) or f"random-{SEED}-{DIM}"
     embedder.fingerprint = lambda name, device=None: fp
     embedder.dimension = lambda name, device=None: DIM
@@ -115,19 +110,6 @@ def current_rss_mib() -> float:
 
 # -- the corpus ---------------------------------------------------------------------------------
 
-def base_texts() -> list[tuple[str, str]]:
-    """(name, text) of every CMRC2018 context and seed document."""
-    out = []
-    for f in sorted(CMRC.glob("*.json")):
-        data = json.loads(f.read_text(encoding="utf-8"))
-        for art in data["data"]:
-            for para in art["paragraphs"]:
-                out.append((f"cmrc-{para.get('id', len(out))}", para["context"]))
-    for f in sorted((REPO / "documents").glob("*.txt")):
-        out.append((f.stem, f.read_text(encoding="utf-8")))
-    return out
-
-
 def write_corpus(folder: Path, n: int) -> int:
     """Copies of the base texts, each with its own first line, until about n passages; returns files written."""
     from policyqa.corpus.sections import ChunkParams, passages
@@ -146,18 +128,6 @@ def write_corpus(folder: Path, n: int) -> int:
         total += sizes[i % len(bases)]
         i += 1
     return i
-
-
-def questions(limit: int = 200, contexts: set[str] | None = None) -> list[str]:
-    """CMRC2018 questions spread over the set (only those asked on `contexts`, when given)."""
-    out = []
-    for f in sorted(CMRC.glob("*.json")):
-        for art in json.loads(f.read_text(encoding="utf-8"))["data"]:
-            for para in art["paragraphs"]:
-                if contexts is None or para["context"] in contexts:
-                    out += [q["question"] for q in para["qas"] if q["question"].strip()]
-    step = max(1, len(out) // limit)
-    return out[::step][:limit]
 
 
 # -- children: each a fresh process with the random encoder ---------------------------------------
@@ -278,7 +248,7 @@ FINGERPRINT_ENV = "POLICYQA_BENCH_FINGERPRINT"  # set: the index claims m3e-smal
 def real_fingerprint() -> str | None:
     """m3e-small's weight hash, for the random-vector index to carry: then a plain `policyqa ask`
     (the real model, no random encoder) opens it, and its first answer is timed as a user sees it."""
-    code = "from policyqa.index import embedder; print(embedder.fingerprint('m3e-small', 'cpu'))"
+    code = "from policyqa.encode import embedder; print(embedder.fingerprint('m3e-small', 'cpu'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     lines = out.stdout.strip().splitlines()
     return lines[-1] if out.returncode == 0 and lines else None
@@ -357,14 +327,13 @@ def main() -> None:
     _, cli_rm, _ = run_child("cli", "remove", second, "--index", str(index), "--corpus", str(corpus), "--quiet")
 
     times, city = serve["times"], serve["city"]
-    pct = lambda xs, q: float(np.percentile(xs, q))  # noqa: E731
     measured = {
         "build throughput, embedding excluded (passages/s)": f"{b['passages'] / index_s:,.0f}",
         "build peak RSS (MiB)": f"{b_peak:,.0f}",
         "first answer, fresh `policyqa ask` (s)": (f"{real[0]:.1f} with m3e-small (peak RSS {real[1]:,.0f} MiB); " if real else "")
         + f"{ask_wall:.1f} with the random encoder",
         "serve RSS (MiB)": f"{serve['rss']:,.0f} (Searcher after {len(times) + len(city)} questions; Gradio not included)",
-        "warm hybrid p50 / p95 (ms)": f"{pct(times, 50):.0f} / {pct(times, 95):.0f}",
+        "warm hybrid p50 / p95 (ms)": "{:.0f} / {:.0f}".format(*p50_p95(times)),
         "哪些城市 question p50 (ms)": f"{statistics.median(city):.0f}",
         "add one document, warm process (s)": f"{upd['add'][0]:.2f} median, {upd['add'][1]:.2f} worst of 5 "
                                                f"(next question reloads in {upd['reload_ask']:.2f})",

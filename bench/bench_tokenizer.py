@@ -13,19 +13,14 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from common import REPO, base_texts
 
-from bench.bench_scale import base_texts  # noqa: E402
-from policyqa.corpus.sections import ChunkParams, passages  # noqa: E402
-from policyqa.corpus.types import Extracted  # noqa: E402
-from policyqa.encode import tokenizer  # noqa: E402
+from policyqa.corpus.sections import ChunkParams, passages
+from policyqa.corpus.types import Extracted
+from policyqa.encode import tokenizer
 
 
 def texts() -> list[str]:
@@ -43,7 +38,7 @@ def main() -> None:
     ref = jieba.Tokenizer()
     t = time.perf_counter()
     ref.initialize()
-    for word, freq, tag in tokenizer._words():
+    for word, freq, tag in tokenizer.extra_words():
         ref.add_word(word, freq, tag)
     jieba_load = time.perf_counter() - t
     t = time.perf_counter()
@@ -57,7 +52,7 @@ def main() -> None:
     for search in (True, False):
         t = time.perf_counter()
         want = [[w for w in (ref.cut_for_search(x.lower()) if search else ref.cut(x.lower()))
-                 if w.strip() and w not in tokenizer.STOPWORDS and tokenizer._TOKEN_OK.search(w)] for x in corpus]
+                 if w.strip() and w not in tokenizer.STOPWORDS and tokenizer.TOKEN_OK.search(w)] for x in corpus]
         jieba_s = time.perf_counter() - t
         t = time.perf_counter()
         got = [tokenizer.tokenize(x, search) for x in corpus]

@@ -25,24 +25,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script: import this checkout's packages
-    sys.path.insert(0, str(REPO))
+from common import REPO, timed
 
-from policyqa.config import Settings  # noqa: E402
-from policyqa.corpus.reader import scan  # noqa: E402
-from policyqa.encode import embedder  # noqa: E402
-from policyqa.index.build import BuildReport, build  # noqa: E402
-from policyqa.index.update import add_files, remove_sources  # noqa: E402
+from policyqa.config import Settings
+from policyqa.corpus.reader import scan
+from policyqa.encode import embedder
+from policyqa.index.build import BuildReport, build
+from policyqa.index.update import add_files, remove_sources
 
 TARGET = 0.05  # add or remove one document: at most this fraction of a full build
-T = TypeVar("T")
 
 
 @dataclass
@@ -62,12 +56,6 @@ class Step:
     name: str
     seconds: float
     report: BuildReport
-
-
-def timed(fn: Callable[[], T]) -> tuple[float, T]:
-    t = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - t, result
 
 
 def warm_model(settings: Settings) -> float:

@@ -11,15 +11,9 @@ from __future__ import annotations
 
 from policyqa.exports import lazy
 
-_PUBLIC = {
-    "Document": "policyqa.corpus.types",
-    "Passage": "policyqa.corpus.types",
-    "DocMeta": "policyqa.corpus.types",
-    "ChunkParams": "policyqa.corpus.sections",
-    "load": "policyqa.corpus.loaders",
-    "scan": "policyqa.corpus.reader",
-    "read_document": "policyqa.corpus.reader",
-    "read_corpus": "policyqa.corpus.reader",
-}
-__all__ = sorted(_PUBLIC)
-__getattr__ = lazy(__name__, _PUBLIC)
+__getattr__, __all__ = lazy(__name__, {
+    "policyqa.corpus.types": "Document Passage DocMeta",
+    "policyqa.corpus.sections": "ChunkParams",
+    "policyqa.corpus.loaders": "load",
+    "policyqa.corpus.reader": "scan read_document read_corpus",
+})

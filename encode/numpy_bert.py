@@ -15,7 +15,7 @@ a BERT encoder (absolute positions, erf GELU) with mean pooling and no prompt; a
 
 Vectors are fp32 and agree with sentence-transformers' fp32 ones to a cosine of 0.99999 or
 more (tests/index/test_numpy_bert.py); bf16 passage vectors agree with fp32 to 0.99998, which is
-why an index built with bf16 may be asked with fp32 questions (index/encoders.py EXACT).
+why an index built with bf16 may be asked with fp32 questions (encode/encoders.py EXACT).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from policyqa.encode.base import Encoder
 
 WEIGHT_FILES = ("pytorch_model.bin", "model.safetensors", "config.json", "tokenizer.json")
 
@@ -119,8 +121,10 @@ def _erf(x: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class NumpyBert:
-    """A BERT encoder and mean pooling in numpy, for questions (`encoders.Encoder`'s `questions`)."""
+class NumpyBert(Encoder):
+    """A BERT encoder and mean pooling in numpy, for questions (`Encoder.questions`; base.py batches and prompts).
+
+    A model with a prompt is not exported (`supported`), so `prompts` stays empty."""
 
     w: dict[str, np.ndarray]
     tokenizer: object
@@ -172,10 +176,5 @@ class NumpyBert:
         v = x.mean(0)
         return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
 
-    def questions(self, texts: list[str], bar=None) -> np.ndarray:
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for i, t in enumerate(texts):
-            out[i] = self.encode_one(t)
-            if bar is not None:
-                bar.update(1)
-        return out
+    def _forward(self, texts: list[str], lone: bool) -> np.ndarray:
+        return np.stack([self.encode_one(t) for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)

@@ -1,7 +1,7 @@
 """Embedding on a Ray cluster: Ray Data `map_batches` over a pool of sentence-transformers actors.
 
 `policyqa build --ray [ADDRESS]` hands the passages the embedding cache lacks to Ray; each
-actor loads the model once (index/embedder.py, the same code as a local build) and encodes
+actor loads the model once (encode/embedder.py, the same code as a local build) and encodes
 its batches, on a GPU when the cluster has them. The vectors come back in order and go to the
 embedding cache as usual, so the rest of the build does not know where they were computed.
 Without an address Ray starts locally on this machine.
@@ -73,5 +73,5 @@ def encode(model: str, texts: list[str], batch_size: int = 32, device: str | Non
 
 def ray_encoder(address: str) -> Callable[..., np.ndarray]:
     """An encode(model, texts, batch_size, device) that runs on Ray at `address`."""
-    # Ray's actors run the model in fp32 (index/embedder.py): vectors any exact encoder may search
+    # Ray's actors run the model in fp32 (encode/embedder.py): vectors any exact encoder may search
     return lambda model, texts, batch_size=32, device=None, bar=None: encode(model, texts, batch_size, device, address)

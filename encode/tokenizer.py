@@ -25,7 +25,7 @@ STOPWORDS = frozenset(
     等 中 上 下 也 都 还 又 就 并 而 请问 介绍 一下 关于 具体 主要 有 进行 开展 做 做了 哪些地方 地方 城市
     哪些城市 分别 各 这 那 个 年 月 日 我市 全市 市""".split()
 )
-_TOKEN_OK = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
+TOKEN_OK = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
 # jieba cuts a run of letters and digits holding . - _ into its alphanumeric pieces (a-league →
 # a - league, 2.4km → 2.4 km); jieba-rs keeps such a run whole. Cutting it first as jieba would
 # makes the two agree (README, Scale: 1,791 of 1,792 texts identical).
@@ -46,7 +46,7 @@ def synonym_groups() -> tuple[tuple[str, ...], ...]:
 
 
 @lru_cache(maxsize=1)
-def _words() -> tuple[tuple[str, int | None, str | None], ...]:
+def extra_words() -> tuple[tuple[str, int | None, str | None], ...]:
     """(word, frequency, tag) the tokenizer learns beyond jieba's dictionary (read once: the
     tokenizer and its id both need them)."""
     from policyqa.corpus.places import gazetteer
@@ -66,7 +66,7 @@ def tokenizer_id() -> str:
     """Recorded in the manifest: an index cut by another tokenizer or dictionary is re-read by `build`."""
     from importlib.metadata import version
 
-    words = "\n".join(f"{w}\t{f}\t{t}" for w, f, t in _words())
+    words = "\n".join(f"{w}\t{f}\t{t}" for w, f, t in extra_words())
     return f"rjieba-{version('rjieba')}-{hashlib.sha256(words.encode('utf-8')).hexdigest()[:12]}"
 
 
@@ -78,7 +78,7 @@ def _tokenizer():
     import rjieba
 
     tok = rjieba.Jieba()
-    for word, freq, tag in _words():
+    for word, freq, tag in extra_words():
         tok.add_word(word, freq, tag)
     return tok
 
@@ -105,5 +105,5 @@ def tokenize(text: str, search: bool = True) -> list[str]:
     text = _PUNCTUATED_RUN.sub(lambda m: " ".join(x for x in _ALNUM.split(m.group()) if x), text.lower())
     with _lock:  # one tokenizer shared by the web server's threads
         words = _cut_for_search(tok, text) if search else tok.cut(text)
-    dropped = {w for w in set(words) if not w.strip() or w in STOPWORDS or not _TOKEN_OK.search(w)}  # each word once
+    dropped = {w for w in set(words) if not w.strip() or w in STOPWORDS or not TOKEN_OK.search(w)}  # each word once
     return [w for w in words if w not in dropped]

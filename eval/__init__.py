@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from policyqa.exports import lazy
 
-_PUBLIC = {
-    "evaluate": "policyqa.eval.harness",
-    "summarize": "policyqa.eval.harness",
-    "load_gold": "policyqa.eval.gold",
-}
-__all__ = sorted(_PUBLIC)
-__getattr__ = lazy(__name__, _PUBLIC)
+__getattr__, __all__ = lazy(__name__, {
+    "policyqa.eval.harness": "evaluate summarize",
+    "policyqa.eval.gold": "load_gold",
+})

@@ -20,14 +20,10 @@ from __future__ import annotations
 
 from policyqa.exports import lazy
 
-_PUBLIC = {
-    "BuildReport": "policyqa.index.build",  # and build.build (the module keeps the name)
-    "add_files": "policyqa.index.update", "remove_sources": "policyqa.index.update",
-    "gather": "policyqa.index.status", "format_status": "policyqa.index.status",
-    "open_backend": "policyqa.index.backends", "Scope": "policyqa.index.backends",
-    "rebuild_command": "policyqa.index.usable",
-}
-__all__ = sorted(_PUBLIC)
-
-
-__getattr__ = lazy(__name__, _PUBLIC)
+__getattr__, __all__ = lazy(__name__, {
+    "policyqa.index.build": "BuildReport",
+    "policyqa.index.update": "add_files remove_sources",
+    "policyqa.index.status": "gather format_status",
+    "policyqa.index.backends": "open_backend Scope",
+    "policyqa.index.usable": "rebuild_command",
+})

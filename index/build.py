@@ -30,7 +30,7 @@ from policyqa.corpus.paths import shown
 from policyqa.corpus.reader import FileEntry, Skipped
 from policyqa.corpus.types import Document
 from policyqa.encode import embedder, encoders, tokenizer
-from policyqa.errors import BuildLocked, EmptyCorpus
+from policyqa.errors import BuildLocked, EmptyCorpus, IndexDamaged, IndexMissing
 from policyqa.index import backends
 from policyqa.index.embedding import maybe_prune, write_segment
 from policyqa.index.merging import live_rows, merge, merge_plan, vector_kind
@@ -154,9 +154,9 @@ def _previous(index_dir: Path, settings: Settings, model_key: str, report: Build
     try:
         commit = layout.require_current(index_dir)
         manifest = commit.manifest()
-    except layout.IndexMissing:
+    except IndexMissing:
         return prev
-    except layout.IndexDamaged as e:
+    except IndexDamaged as e:
         report.notes.append(f"{e}: rebuilding from the documents and the embedding cache".replace(
             f"; rebuild with: {rebuild_command(index_dir)}", ""))
         return prev

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from policyqa.errors import IndexMismatch, IndexMissing
 from policyqa.index.store import layout, segment
 from policyqa.index.usable import rebuild_command
 
@@ -22,7 +23,7 @@ def check(index_dir: Path) -> tuple[list[str], list[str]]:
     try:
         commit = layout.require_current(index_dir)
         manifest = commit.manifest()
-    except (layout.IndexMissing, layout.IndexMismatch) as e:
+    except (IndexMissing, IndexMismatch) as e:
         return ok, [str(e)]
     ok.append(f"commit {commit.path.name}: checksum ok")
     if "catalog" in manifest:  # reading the commit checked its catalogue base against the recorded hash

@@ -14,6 +14,7 @@ from policyqa.config import Settings
 from policyqa.corpus.paths import shown
 from policyqa.corpus.reader import scan
 from policyqa.encode import tokenizer
+from policyqa.errors import IndexMismatch, IndexMissing
 from policyqa.index.reading import known_files
 from policyqa.index.store import layout, segment
 from policyqa.index.store.schema import Manifest
@@ -100,9 +101,9 @@ def gather(settings: Settings) -> IndexStatus:
     try:
         commit = layout.require_current(index_dir)
         m = commit.manifest()
-    except layout.IndexMissing:
+    except IndexMissing:
         return st
-    except layout.IndexMismatch as e:  # the previous format, or a damaged commit or CURRENT
+    except IndexMismatch as e:  # the previous format, or a damaged commit or CURRENT
         st.problem = str(e)
         return st
     st.built, st.generation = True, commit.path.name

@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 from policyqa.config import Settings
-from policyqa.corpus.loaders import SUPPORTED, LoadError
-from policyqa.corpus.paths import OutsideFolder, inside, shown, walk
+from policyqa.corpus.loaders import SUPPORTED
+from policyqa.corpus.paths import inside, shown, walk
 from policyqa.corpus.reader import FileEntry, Skipped, content_hash, read_document
-from policyqa.errors import UpdateError
+from policyqa.errors import LoadError, OutsideFolder, UpdateError
 from policyqa.index.build import BuildReport, build
 
 

@@ -159,7 +159,8 @@ def cmd_eval(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from policyqa.ui.app import PortInUse, serve
+    from policyqa.errors import PortInUse
+    from policyqa.ui.app import serve
 
     try:
         serve(_settings(args), host=args.host, port=args.port, build_if_missing=args.build_if_missing,

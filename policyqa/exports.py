@@ -10,12 +10,14 @@ import importlib
 from collections.abc import Callable
 
 
-def lazy(package: str, public: dict[str, str]) -> Callable[[str], object]:
-    """The module-level `__getattr__` for `package`, resolving `public` (name → module) on first use."""
+def lazy(package: str, modules: dict[str, str]) -> tuple[Callable[[str], object], list[str]]:
+    """`__getattr__` and `__all__` for `package`, whose public names are `modules` (module → its
+    public names, space-separated), each imported on first use."""
+    public = {name: module for module, names in modules.items() for name in names.split()}
 
     def __getattr__(name: str) -> object:
         if name in public:
             return getattr(importlib.import_module(public[name]), name)
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
-    return __getattr__
+    return __getattr__, sorted(public)

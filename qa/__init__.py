@@ -11,13 +11,7 @@ from __future__ import annotations
 
 from policyqa.exports import lazy
 
-_PUBLIC = {
-    "Searcher": "policyqa.qa.search",
-    "Filters": "policyqa.qa.search",
-    "MODES": "policyqa.qa.search",
-    "Answer": "policyqa.qa.types",
-    "Hit": "policyqa.qa.types",
-    "Group": "policyqa.qa.types",
-}
-__all__ = sorted(_PUBLIC)
-__getattr__ = lazy(__name__, _PUBLIC)
+__getattr__, __all__ = lazy(__name__, {
+    "policyqa.qa.search": "Searcher Filters MODES",
+    "policyqa.qa.types": "Answer Hit Group",
+})

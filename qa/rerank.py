@@ -23,7 +23,8 @@ from typing import TypeVar
 import numpy as np
 
 from policyqa.config import Settings
-from policyqa.encode.embedder import ModelError, quiet_transformers, resolve_device
+from policyqa.encode.embedder import quiet_transformers, resolve_device
+from policyqa.errors import ModelError
 
 T = TypeVar("T")
 

@@ -1,32 +1,27 @@
-"""Shared fixtures: the real seed corpus, indexed once per session with the real model, and once
-with a tiny seeded model for the fast tier.
+"""Session fixtures: the seed corpus indexed once with the real model and once with a tiny seeded
+model, and the one hook that puts tests in tiers.
 
-Two tiers: `pytest -m "not slow"` runs what needs no real embedding model (corpus parsing,
-plumbing, filters, errors, refusal rules on a tiny model) in well under a minute; the full
-suite, which `.ci/run` runs, adds everything that needs m3e-small (ranking, answers, eval
-floors) and the browser. A test is slow when it uses the real model's index (the fixtures in
-SLOW_FIXTURES) or is marked slow or browser.
+Tiers (tests/README.md explains them): a test is `slow` when it uses a fixture in SLOW_FIXTURES,
+is marked `browser`, or is marked `slow` itself; every other test is in the fast tier,
+`pytest -m "not slow"`. Helpers shared by tests live in tests/support/, never here.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 
 import pytest
 
 from policyqa.config import Settings
+from tests.support.indexes import seeds_indexed
 
-REPO = Path(__file__).resolve().parents[1]
-SEEDS = REPO / "documents"
-CITY_OF_SEED = {"荆州": "荆州市", "咸宁": "咸宁市", "岳阳": "岳阳市", "广水": "广水市", "大冶": "大冶市"}
-
-
+# The fixtures that hold the real model's index (and whatever depends on them, which pytest counts
+# among a test's fixtures too): a test using any of them is slow, with no marker needed.
 SLOW_FIXTURES = {"seed_settings", "searcher"}
 
 
 def pytest_collection_modifyitems(config, items):
+    """The only place a tier is assigned: see SLOW_FIXTURES and tests/README.md."""
     for item in items:
         if SLOW_FIXTURES & set(item.fixturenames) or item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.slow)
@@ -37,34 +32,10 @@ def pytest_collection_modifyitems(config, items):
 os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "180")
 
 
-def seed_file(city: str) -> Path:
-    return next(SEEDS.glob(f"{city}-*.txt"))
-
-
-def indexed_copy(tmp_path: Path, settings: Settings, cities: tuple[str, ...] = ("咸宁", "大冶")) -> Settings:
-    """A documents folder holding copies of these seed documents, and a built index of it."""
-    from policyqa.index.build import build
-
-    corpus = tmp_path / "documents"
-    corpus.mkdir()
-    for city in cities:
-        shutil.copy(seed_file(city), corpus)
-    s = settings.with_(corpus_dir=corpus, index_dir=tmp_path / "index")
-    build(s, progress=False)
-    return s
-
-
 @pytest.fixture(scope="session")
 def seed_settings(tmp_path_factory) -> Settings:
     """A built index of the five seed documents (built once for the whole session)."""
-    from policyqa.index.build import build
-
-    root = tmp_path_factory.mktemp("seed")
-    corpus = root / "documents"
-    shutil.copytree(SEEDS, corpus, ignore=shutil.ignore_patterns(".*"))
-    settings = Settings().with_(corpus_dir=corpus, index_dir=root / "index")
-    build(settings, progress=False)
-    return settings
+    return seeds_indexed(tmp_path_factory.mktemp("seed"))
 
 
 @pytest.fixture(scope="session")
@@ -111,14 +82,7 @@ def tiny_model(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def tiny_settings(tmp_path_factory, tiny_model) -> Settings:
     """The five seed documents indexed with the tiny model (built once for the whole session)."""
-    from policyqa.index.build import build
-
-    root = tmp_path_factory.mktemp("tiny-seed")
-    corpus = root / "documents"
-    shutil.copytree(SEEDS, corpus, ignore=shutil.ignore_patterns(".*"))
-    settings = Settings().with_(corpus_dir=corpus, index_dir=root / "index", model=tiny_model, device="cpu")
-    build(settings, progress=False)
-    return settings
+    return seeds_indexed(tmp_path_factory.mktemp("tiny-seed"), model=tiny_model, device="cpu")
 
 
 @pytest.fixture(scope="session")

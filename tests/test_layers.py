@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = {"config", "errors"}  # configuration and the error classes, below every stage
+SHARED = {"config", "errors", "exports"}  # configuration, the error classes, lazy exports: below every stage
 # each stage may import itself, the shared modules and the stages listed
 ALLOWED = {
     "corpus": {"corpus"} | SHARED,
@@ -56,6 +56,37 @@ def test_the_store_does_not_import_the_backends():
     """Segments, commits and the embedding cache stand alone: a backend is built on them, never the reverse."""
     wrong = [f"{path.relative_to(REPO)}: imports {name}" for path in sorted((REPO / "index" / "store").rglob("*.py"))
              for name in _imports(path) if name.startswith("policyqa.index.backends")]
+    assert not wrong, "\n".join(wrong)
+
+
+def _private_uses(path: Path) -> list[str]:
+    """`from policyqa.x import _name`, and `_name` read off a policyqa module imported by name
+    (`from policyqa.encode import tokenizer` … `tokenizer._tokenizer`), in one file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    modules: dict[str, str] = {}  # local name → the policyqa module or name it stands for
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("policyqa"):
+            for a in node.names:
+                if a.name.startswith("_") and not a.name.startswith("__"):
+                    found.append(f"{path.relative_to(REPO)}:{node.lineno}: from {node.module} import {a.name}")
+                modules[a.asname or a.name] = f"{node.module}.{a.name}"
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("policyqa"):
+                    modules[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules
+                and node.attr.startswith("_") and not node.attr.startswith("__")):
+            found.append(f"{path.relative_to(REPO)}:{node.lineno}: {modules[node.value.id]}.{node.attr}")
+    return found
+
+
+@pytest.mark.parametrize("folder", [*sorted(ALLOWED), "policyqa", "bench"])  # tests/ are exempt
+def test_no_private_name_is_used_from_another_module(folder):
+    """A leading underscore means "only this module relies on it": no other module imports it or
+    reads it off the module, so it can change without breaking a neighbour."""
+    wrong = [use for path in sorted((REPO / folder).rglob("*.py")) for use in _private_uses(path)]
     assert not wrong, "\n".join(wrong)
 
 

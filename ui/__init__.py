@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from policyqa.exports import lazy
 
-_PUBLIC = {
-    "create_app": "policyqa.ui.app",
-    "serve": "policyqa.ui.app",
-    "create_api": "policyqa.ui.api",
-}
-__all__ = sorted(_PUBLIC)
-__getattr__ = lazy(__name__, _PUBLIC)
+__getattr__, __all__ = lazy(__name__, {
+    "policyqa.ui.app": "create_app serve",
+    "policyqa.ui.api": "create_api",
+})

@@ -22,11 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from policyqa.config import Settings
-from policyqa.index.build import BuildLocked, EmptyCorpus
+from policyqa.errors import BuildLocked, EmptyCorpus, IndexMismatch, IndexMissing, QuestionError, UpdateError
 from policyqa.index.status import gather
-from policyqa.index.store.layout import IndexMismatch, IndexMissing
-from policyqa.index.update import UpdateError, remove_sources, safe_name
-from policyqa.qa.search import Filters, QuestionError, Searcher
+from policyqa.index.update import remove_sources, safe_name
+from policyqa.qa.search import Filters, Searcher
 from policyqa.qa.types import Answer
 from policyqa.ui.export import answer_csv
 from policyqa.ui.links import DEFAULT_MODE, DEFAULT_TOP_K, MAX_TOP_K

@@ -35,13 +35,12 @@ from fastapi import FastAPI
 
 from policyqa.config import MAX_QUESTION_CHARS, Settings
 from policyqa.corpus.loaders import SUPPORTED
-from policyqa.errors import PortInUse
-from policyqa.index.build import BuildLocked, EmptyCorpus, build
+from policyqa.errors import BuildLocked, EmptyCorpus, IndexMismatch, IndexMissing, PortInUse, QuestionError, UpdateError
+from policyqa.index.build import build
 from policyqa.index.status import format_status, gather
 from policyqa.index.store import layout
-from policyqa.index.store.layout import IndexMismatch, IndexMissing
-from policyqa.index.update import UpdateError, remove_sources
-from policyqa.qa.search import MODES, Filters, QuestionError, Searcher
+from policyqa.index.update import remove_sources
+from policyqa.qa.search import MODES, Filters, Searcher
 from policyqa.ui.api import create_api
 from policyqa.ui.links import DEFAULT_MODE, DEFAULT_TOP_K, SearchParams, from_share_query
 from policyqa.ui.render import PLACEHOLDER, index_error, render_answer, render_error, status_html, upload_report

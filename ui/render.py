@@ -13,10 +13,9 @@ import time
 from collections.abc import Iterable
 
 from policyqa.encode.tokenizer import tokenize
-from policyqa.index.build import BuildLocked, BuildReport, EmptyCorpus
+from policyqa.errors import BuildLocked, EmptyCorpus, IndexMismatch, IndexMissing, UpdateError
+from policyqa.index.build import BuildReport
 from policyqa.index.status import IndexStatus
-from policyqa.index.store.layout import IndexMismatch, IndexMissing
-from policyqa.index.update import UpdateError
 from policyqa.qa.types import Answer, Hit
 from policyqa.ui.links import SearchParams
 

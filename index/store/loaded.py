@@ -290,7 +290,7 @@ class LoadedIndex:
             fetch = ann_candidates(k)
 
             def search(job):
-                return _ann_search(self.segments[job[0]], q, fetch, job[1], ef=max(128, 2 * k))
+                return ann_search(self.segments[job[0]], q, fetch, job[1], ef=max(128, 2 * k))
 
             found = list(self._pool().map(search, jobs)) if len(jobs) > 1 else [search(jobs[0])]
             approx = [(sc, rows, i) for (i, _), (sc, rows) in zip(jobs, found)]
@@ -399,7 +399,7 @@ def ann_candidates(k: int) -> int:
     return max(k + k // 4, RERANK_MIN)
 
 
-def _ann_search(seg: OpenSegment, q: np.ndarray, k: int, mask: np.ndarray | None, ef: int = 128
+def ann_search(seg: OpenSegment, q: np.ndarray, k: int, mask: np.ndarray | None, ef: int = 128
                 ) -> tuple[np.ndarray, np.ndarray]:
     """(approximate scores, rows) of a segment's k best live, allowed rows by its ANN index."""
     import faiss

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from policyqa.corpus.loaders import LoadError, load
+from policyqa.corpus.loaders import load
 from policyqa.corpus.reader import FileEntry, read_document
 from policyqa.corpus.sections import ChunkParams, passages
 from policyqa.corpus.types import LoadOptions
-from tests.conftest import seed_file
-from tests.corpus import make_files
-from tests.corpus.scans import CJK_FONT, char_accuracy, render_pages, write_scanned_pdf
+from policyqa.errors import LoadError
+from tests.support import formats
+from tests.support.scans import CJK_FONT, char_accuracy, render_pages, write_scanned_pdf
+from tests.support.seeds import printed_text
 
 needs_font = pytest.mark.skipif(not CJK_FONT.exists(), reason="needs fonts-wqy-zenhei (installed by scripts/setup.sh --dev)")
 needs_libreoffice = pytest.mark.skipif(
@@ -39,24 +40,23 @@ PDF_TABLE = [["项目名称", "建设地点", "投资（亿元）"], ["东湖泵
 
 def seed_scan_text(chars: int = 700) -> str:
     """The start of a real seed document (广水's 2022 plan), as it would be printed."""
-    raw = seed_file("广水").read_text(encoding="utf-8").replace("[bookmark: _GoBack]", "")
-    return "\n".join(line.strip() for line in raw.splitlines() if line.strip())[:chars]
+    return printed_text("广水", chars)
 
 
 def docx_table(folder: Path) -> Path:
-    return make_files.write_docx(
+    return formats.write_docx(
         folder / "科技项目资金分配表.docx", "测试县2023年科技项目资金分配表", ["根据县政府常务会议决定，2023年科技项目资金分配如下。"],
-        [make_files.TABLE_HEADER] + make_files.TABLE_ROWS, ["以上资金由县财政局于2023年6月底前拨付到位。"])
+        [formats.TABLE_HEADER] + formats.TABLE_ROWS, ["以上资金由县财政局于2023年6月底前拨付到位。"])
 
 
 def pdf_table(folder: Path) -> Path:
-    return make_files.write_table_pdf(
+    return formats.write_table_pdf(
         folder / "重点水利工程项目清单.pdf", "测试县2024年重点水利工程项目清单", "经县政府研究，确定以下重点水利工程项目。", PDF_TABLE,
         "各项目于2024年底前开工建设。")
 
 
 def ofd_file(folder: Path) -> Path:
-    return make_files.write_ofd(folder / "数字政府建设工作要点.ofd", OFD_PAGES[0][0], OFD_PAGES)
+    return formats.write_ofd(folder / "数字政府建设工作要点.ofd", OFD_PAGES[0][0], OFD_PAGES)
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +76,10 @@ def files(tmp_path_factory) -> dict[str, Path]:
     out["pdf_table"] = pdf_table(corpus)
     out["ofd"] = ofd_file(corpus)
     if shutil.which("soffice"):
-        src = make_files.write_docx(root / "农业.docx", "测试县农业科技推广工作方案", DOC_BODY)
-        out["doc"] = make_files.libreoffice_convert(src, corpus / "农业科技推广工作方案.doc")
-        src = make_files.write_docx(root / "特派员.docx", "测试县科技特派员管理办法", WPS_BODY)
-        out["wps"] = make_files.libreoffice_convert(src, corpus / "科技特派员管理办法.wps")
+        src = formats.write_docx(root / "农业.docx", "测试县农业科技推广工作方案", DOC_BODY)
+        out["doc"] = formats.libreoffice_convert(src, corpus / "农业科技推广工作方案.doc")
+        src = formats.write_docx(root / "特派员.docx", "测试县科技特派员管理办法", WPS_BODY)
+        out["wps"] = formats.libreoffice_convert(src, corpus / "科技特派员管理办法.wps")
     return out
 
 
@@ -218,7 +218,7 @@ def test_docx_table_rows_carry_their_headers_in_document_order(tmp_path):
     ex = load(docx_table(tmp_path))
     assert "序号：2；项目名称：新材料研发中心；承担单位：县科技局；金额：850万元" in ex.text.splitlines()
     assert ex.text.index("分配如下") < ex.text.index("智能装备产业园") < ex.text.index("拨付到位")
-    assert len(ex.rows) == 1 + len(make_files.TABLE_ROWS)
+    assert len(ex.rows) == 1 + len(formats.TABLE_ROWS)
 
 
 @needs_font
@@ -246,7 +246,7 @@ def test_html_data_table_as_rows_layout_table_left_alone(tmp_path):
 def test_table_never_split_mid_row(tmp_path):
     rows = [["项目名称", "承担单位", "金额（万元）"]]
     rows += [[f"第{i}号科技攻关项目", f"第{i}承担单位；联合体", str(100 + i)] for i in range(30)]
-    path = make_files.write_docx(tmp_path / "t.docx", "测试县项目清单", ["说明。"], rows)
+    path = formats.write_docx(tmp_path / "t.docx", "测试县项目清单", ["说明。"], rows)
     ex = load(path)
     ps = passages("x", ex, "测试县项目清单", ChunkParams(max_chars=120))
     assert len(ps) > 5

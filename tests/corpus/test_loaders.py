@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from policyqa.corpus.loaders import LoadError, load
+from policyqa.corpus.loaders import load
 from policyqa.corpus.reader import read_corpus
+from policyqa.errors import LoadError
+from tests.support.scans import CJK_FONT
 
 BODY = "一、总体目标\n到2025年，全县新增高新技术企业12家，设立科技特派员工作站3个。\n二、保障措施\n加强组织领导。"
-CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 
 
 def test_txt_utf8_bom_and_crlf(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from policyqa.corpus.loaders import load
 from policyqa.corpus.metadata import extract
-from tests.conftest import CITY_OF_SEED, seed_file
+from tests.support.seeds import CITY_OF_SEED, seed_file
 
 
 @pytest.mark.parametrize("short,city", sorted(CITY_OF_SEED.items()))

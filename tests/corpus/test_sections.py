@@ -8,7 +8,7 @@ from policyqa.corpus.loaders import load
 from policyqa.corpus.metadata import extract
 from policyqa.corpus.reader import read_corpus
 from policyqa.corpus.sections import ChunkParams, find_headings, pack, passages
-from tests.conftest import SEEDS, seed_file
+from tests.support.seeds import SEEDS, seed_file
 
 
 @pytest.fixture(scope="module")

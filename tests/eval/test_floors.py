@@ -11,7 +11,7 @@ import pytest
 from policyqa.eval.gold import GOLD_FILE, load_gold, locate
 from policyqa.eval.harness import evaluate, summarize
 from policyqa.eval.metrics import ndcg_at, overlaps, set_prf
-from tests.conftest import SEEDS
+from tests.support.seeds import SEEDS
 
 FLOORS = Path(GOLD_FILE).parent / "floors.json"
 

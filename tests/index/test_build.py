@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 
 from policyqa.corpus.sections import ChunkParams
-from policyqa.index.build import BuildLocked, EmptyCorpus, build
+from policyqa.errors import BuildLocked, EmptyCorpus, IndexMismatch
+from policyqa.index.build import build
 from policyqa.index.store import layout
 from policyqa.index.store.loaded import load
 from policyqa.qa.search import Searcher
@@ -59,7 +60,7 @@ def test_same_content_under_two_names_is_indexed_once(small_corpus):
 def test_index_of_another_chunker_is_refused_with_the_fix(small_corpus):
     build(small_corpus, progress=False)
     other = replace(small_corpus, chunking=ChunkParams(max_chars=256))
-    with pytest.raises(layout.IndexMismatch, match="policyqa build"):
+    with pytest.raises(IndexMismatch, match="policyqa build"):
         Searcher(other)
     report = build(other, progress=False)
     assert any("chunker changed" in n for n in report.notes)
@@ -68,7 +69,7 @@ def test_index_of_another_chunker_is_refused_with_the_fix(small_corpus):
 
 def test_index_of_another_model_is_refused(small_corpus):
     build(small_corpus, progress=False)
-    with pytest.raises(layout.IndexMismatch, match="--model other-model"):
+    with pytest.raises(IndexMismatch, match="--model other-model"):
         Searcher(small_corpus, model="other-model")
 
 

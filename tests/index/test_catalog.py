@@ -6,24 +6,17 @@ Run on the tiny seeded model (fast tier): these assert what is written and read 
 from __future__ import annotations
 
 import hashlib
-import shutil
 
 import orjson
 import pytest
 
+from policyqa.errors import IndexDamaged
 from policyqa.index.build import build
 from policyqa.index.store import layout
 from policyqa.index.store.loaded import load
 from policyqa.index.update import remove_sources
 from policyqa.qa.search import Searcher
-from tests.index.test_segments import FLOWERS, variant
-
-
-@pytest.fixture()
-def corpus(tmp_path, tiny_settings):
-    docs = tmp_path / "documents"
-    shutil.copytree(tiny_settings.corpus_dir, docs)
-    return tiny_settings.with_(corpus_dir=docs, index_dir=tmp_path / "index")
+from tests.support.seeds import FLOWERS, variant
 
 
 def fresh_manifest(index_dir):
@@ -88,10 +81,10 @@ def test_a_damaged_or_swapped_catalogue_is_reported_and_rebuilt(corpus):
     body = orjson.dumps(docs)
     base.write_bytes(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
     layout._parsed.clear(), layout._bases.clear()
-    with pytest.raises(layout.IndexDamaged, match=f"catalogue file {base}.*policyqa build --index"):
+    with pytest.raises(IndexDamaged, match=f"catalogue file {base}.*policyqa build --index"):
         load(corpus.index_dir)
     base.unlink()
-    with pytest.raises(layout.IndexDamaged, match="catalogue file .* is missing"):
+    with pytest.raises(IndexDamaged, match="catalogue file .* is missing"):
         load(corpus.index_dir)
     report = build(corpus, progress=False)
     assert any("rebuilding from the documents" in n for n in report.notes) and report.embedded == 0

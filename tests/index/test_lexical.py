@@ -18,7 +18,8 @@ from policyqa.encode import tokenizer
 from policyqa.index.build import build
 from policyqa.index.store import layout
 from policyqa.qa import query
-from tests.conftest import indexed_copy, seed_file
+from tests.support.indexes import indexed_copy
+from tests.support.seeds import seed_file
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +31,12 @@ def seed_passages() -> list[str]:
 def test_tokens_are_jiebas_on_every_seed_passage(seed_passages):
     jieba.setLogLevel(logging.WARNING)
     ref = jieba.Tokenizer()
-    for word, freq, tag in tokenizer._words():
+    for word, freq, tag in tokenizer.extra_words():
         ref.add_word(word, freq, tag)
 
     def jieba_tokens(text: str, search: bool) -> list[str]:
         words = ref.cut_for_search(text.lower()) if search else ref.cut(text.lower())
-        return [w for w in words if w.strip() and w not in tokenizer.STOPWORDS and tokenizer._TOKEN_OK.search(w)]
+        return [w for w in words if w.strip() and w not in tokenizer.STOPWORDS and tokenizer.TOKEN_OK.search(w)]
 
     texts = seed_passages + ["a-league联赛 2.4km 增长1.5亿元 s.k.i公司 R&D投入 c++语言 100%覆盖 2010-2011年"]
     for search in (True, False):

@@ -1,7 +1,8 @@
-"""The Milvus backend (on milvus-lite) against the embedded one, and embedding on a local Ray.
+"""The Milvus backend (on milvus-lite) against the embedded one.
 
 Runs only where the `cluster` extra is installed (`pip install 'policyqa[cluster]'`; `scripts/setup.sh
---dev` installs it); the missing-extra message is tested everywhere.
+--dev` installs it); the missing-extra message (Milvus's and Ray's) is tested everywhere.
+Embedding on Ray: test_ray.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import shutil
 import subprocess
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,22 +20,20 @@ from policyqa.config import Settings
 from policyqa.index.backends.milvus.sync import REWEIGHT_DRIFT, display_uri
 from policyqa.index.build import build
 from policyqa.qa.search import Filters, Searcher
-from tests.conftest import REPO, seed_file
+from tests.support.seeds import GOLD, REPO, seed_file
 
-pytestmark = pytest.mark.slow  # model conversion, milvus-lite and Ray start-ups: minutes, not the fast tier
+pytestmark = pytest.mark.slow  # the real model's index and milvus-lite start-ups: minutes, not the fast tier
 
 NEEDS_MILVUS = pytest.mark.skipif(
     not all(__import__("importlib").util.find_spec(m) for m in ("pymilvus", "milvus_lite")),
     reason="pymilvus/milvus-lite not installed (pip install 'policyqa[cluster]')")
-NEEDS_RAY = pytest.mark.skipif(__import__("importlib").util.find_spec("ray") is None,
-                               reason="ray not installed (pip install 'policyqa[cluster]')")
 
 NEW_DOC = "测试县2023年科技工作要点\n一、建设量子通信实验室\n测试县将建设量子通信联合实验室，引进量子密钥分发设备12套。\n"
 CHANGED_DOC = "测试县2023年科技工作要点\n一、建设磁悬浮风洞\n测试县将建设磁悬浮风洞试验平台，投入资金3000万元。\n"
 
 
 def _gold(n_per_kind: int = 4) -> list[str]:
-    rows = [json.loads(x) for x in (REPO / "eval" / "gold.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    rows = [json.loads(x) for x in GOLD.read_text(encoding="utf-8").splitlines() if x.strip()]
     out: dict[str, list[str]] = {}
     for r in rows:
         out.setdefault(r["kind"], [])
@@ -188,29 +186,3 @@ def test_missing_cluster_extra_is_one_line_naming_the_install(tmp_path):
         assert r.returncode == 2, r.stderr
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and "pip install 'policyqa[cluster]'" in lines[0], r.stderr
-
-
-@NEEDS_RAY
-def test_local_ray_build_embeds_like_an_ordinary_build(tmp_path, tiny_model):
-    from policyqa.encode import ray_embed
-    from policyqa.index.store.loaded import load
-
-    corpus = tmp_path / "documents"
-    corpus.mkdir()
-    for city in ("咸宁", "广水"):
-        shutil.copy(seed_file(city), corpus)
-    base = Settings().with_(corpus_dir=corpus, model=tiny_model, device="cpu")
-    plain, on_ray = replace(base, index_dir=tmp_path / "plain"), replace(base, index_dir=tmp_path / "ray", ray_address="local")
-    ray_embed.start("local", num_cpus=2)
-    try:
-        build(plain, progress=False)
-        report = build(on_ray, progress=False)
-    finally:
-        import ray
-
-        ray.shutdown()
-    assert report.embedded == report.passages > 0
-    a = np.vstack([s.vectors for s in load(Path(plain.index_dir)).segments])
-    b = np.vstack([s.vectors for s in load(Path(on_ray.index_dir)).segments])
-    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-    assert a.shape == b.shape and cos.min() > 1 - 1e-5

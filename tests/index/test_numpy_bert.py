@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 from policyqa.encode import embedder, encoders, numpy_bert
-from policyqa.index.store.layout import IndexMismatch
+from policyqa.errors import IndexMismatch
 from policyqa.qa.search import Searcher
 
 QUESTIONS = ["哪些城市设立了科技特派员工作站", "荆州2022年新增了多少家高新技术企业", "What is 人工智能? AI与5G的融合",
              "大冶市“科创贷”贷款多少", "科技" * 400]  # the last is cut at 512 tokens, as sentence-transformers cuts it
 
 
+@pytest.mark.slow  # the real model
 def test_numpy_questions_equal_sentence_transformers(tmp_path):
     path = Path(embedder.resolve_model("m3e-small"))
     st = embedder.load_model("m3e-small", "cpu")
@@ -47,7 +48,7 @@ def test_changed_weights_miss_the_export_and_the_index_is_refused(tiny_model, tm
     fingerprinted again, and the index built with the old ones is refused."""
     from policyqa.config import Settings
     from policyqa.index.build import build
-    from tests.conftest import SEEDS
+    from tests.support.seeds import SEEDS
 
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)

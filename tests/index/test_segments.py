@@ -6,8 +6,7 @@ Run on the tiny seeded model (fast tier): these assert what is stored and return
 from __future__ import annotations
 
 import copy
-import json
-import shutil
+import hashlib
 import signal
 import subprocess
 import sys
@@ -19,9 +18,9 @@ import pytest
 
 from policyqa.cli import main as cli
 from policyqa.encode.tokenizer import tokenize
+from policyqa.errors import IndexMismatch
 from policyqa.index import build as builder
 from policyqa.index import merging, reading
-from policyqa.index.bm25 import KeyedVocab
 from policyqa.index.build import build
 from policyqa.index.store import layout
 from policyqa.index.store.loaded import load
@@ -202,25 +201,27 @@ def test_a_searcher_answers_while_builds_merge(corpus, monkeypatch):
     assert searcher.ask(FLOWERS[3], mode="bm25", top_k=1).hits[0].source == "v3.txt"
 
 
-def test_index_of_the_previous_format_is_refused_and_rebuilt(corpus, capsys):
+def test_index_of_an_older_format_is_refused_and_rebuilt(corpus, capsys):
+    """A commit written by an older version (format 2 here, before the pre-release fallbacks went) is
+    refused in one line naming the build that fixes it; that build reads the documents again and
+    reuses the embedding cache."""
     build(corpus, progress=False)
     index = corpus.index_dir
-    # the layout before segments: CURRENT names a generation folder holding the whole index
-    for p in index.iterdir():
-        if p.name.startswith(("seg-", "commit-")):
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
-    gen = index / "gen-20260101T000000-1-1"
-    (gen / "bm25").mkdir(parents=True)
-    (gen / "manifest.json").write_text(json.dumps({"format": 1, "model": corpus.model}), encoding="utf-8")
-    (index / "CURRENT").write_text(gen.name, encoding="utf-8")
-    with pytest.raises(layout.IndexMismatch, match=f"previous format.*policyqa build --index {index}"):
+    manifest = copy.deepcopy(layout.current(index).manifest())  # the parsed commit is shared: not edited
+    old = {k: v for k, v in manifest.items() if k not in ("catalog", "format", "seq")} | {"format": layout.FORMAT - 1}
+    layout.publish(index, old, layout.next_seq(index))
+    commit = layout.current(index).path
+    raw = commit.read_bytes().split(b"\n", 1)[1].replace(f'"format":{layout.FORMAT}'.encode(), f'"format":{layout.FORMAT - 1}'.encode())
+    commit.write_bytes(hashlib.sha256(raw).hexdigest().encode() + b"\n" + raw)
+    refused = f"format {layout.FORMAT - 1}, this version reads {layout.FORMAT}.*policyqa build --index {index}"
+    with pytest.raises(IndexMismatch, match=refused):
         Searcher(corpus)
     assert cli(["ask", "科技", "--index", str(index), "--model", corpus.model]) == 2
     assert "policyqa build --index" in capsys.readouterr().err
     report = build(corpus, progress=False)
-    assert any("previous format" in n for n in report.notes)
+    assert any(f"index of format {layout.FORMAT - 1}" in n for n in report.notes)
     assert report.embedded == 0  # the embedding cache was kept and reused
-    assert not gen.exists() and Searcher(corpus).ask("科技特派员", top_k=1).hits
+    assert Searcher(corpus).ask("科技特派员", top_k=1).hits
 
 
 def test_a_new_commit_opens_only_the_new_segments(corpus):
@@ -245,25 +246,6 @@ def test_reading_in_worker_processes_gives_the_same_index(corpus, tmp_path, monk
     assert [a.passages[i] for i in range(a.total)] == [b.passages[i] for i in range(b.total)]
     tokens = ["科技", "特派员", "工作站"]
     assert np.allclose(a.bm25_scores(tokens), b.bm25_scores(tokens))
-
-
-def test_segments_written_before_term_keys_and_docs_json_read_the_same(corpus):
-    """An index from before term_keys.npy and docs.json (its vocabulary only in terms.json, its
-    documents' metadata only in store.sqlite) still opens with the same metadata and BM25 scores."""
-    build(corpus, progress=False)
-    tokens = tokenize("哪些城市设立了科技特派员工作站 高新技术企业 专利")
-    keyed = load(corpus.index_dir)
-    assert all(isinstance(s.postings.vocab, KeyedVocab) for s in keyed.segments)
-    manifest = copy.deepcopy(layout.current(corpus.index_dir).manifest())  # the parsed commit is shared: not edited
-    for entry in manifest["segments"]:
-        for name in ("term_keys.npy", "docs.json"):
-            del entry["files"][name]
-            (corpus.index_dir / entry["name"] / name).unlink()
-    layout.publish(corpus.index_dir, manifest, layout.next_seq(corpus.index_dir))
-    old = load(corpus.index_dir)
-    assert all(isinstance(s.postings.vocab, dict) for s in old.segments)
-    assert old.metas == keyed.metas and old.doc_list == keyed.doc_list and len(old.metas) == 5
-    assert np.array_equal(keyed.bm25_scores(tokens), old.bm25_scores(tokens)) and keyed.bm25_scores(tokens).any()
 
 
 def test_approximate_search_returns_exact_scores(corpus, tmp_path, monkeypatch):

@@ -16,7 +16,8 @@ from policyqa.index.build import build
 from policyqa.index.store import layout
 from policyqa.index.update import add_files, remove_sources
 from policyqa.qa.search import Searcher
-from tests.conftest import indexed_copy, seed_file
+from tests.support.indexes import indexed_copy
+from tests.support.seeds import seed_file
 
 NEW_DOC = "测试县2023年科技工作要点\n一、建设量子通信实验室\n测试县将建设量子通信联合实验室，引进量子密钥分发设备12套。\n"
 PHRASE = "量子通信联合实验室"

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from policyqa.config import Settings
-from policyqa.encode.embedder import ModelError, resolve_model
+from policyqa.encode.embedder import resolve_model
+from policyqa.errors import ModelError
 from policyqa.qa.search import Searcher
 
 DEPTH = 6

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from policyqa.qa.search import Filters, QuestionError
+from policyqa.errors import QuestionError
+from policyqa.qa.search import Filters
 
 CARD = "哪些城市设立了科技特派员工作站"
 
@@ -94,13 +95,12 @@ def test_results_do_not_depend_on_whether_questions_were_batched(seed_settings):
         assert primed.ask(q, top_k=10).to_json() == Searcher(seed_settings).ask(q, top_k=10).to_json()
 
 
-def test_refusal_rules_read_only_the_candidates_documents_in_a_big_library(tiny_searcher, monkeypatch):
-    """Up to RULE_SCAN_DOCS documents the rules look for a year or a name in all of them; past it,
+def test_refusal_rules_read_only_the_candidates_documents_in_a_big_library(tiny_searcher):
+    """Up to Retrieval.rule_scan_docs documents the rules look for a year or a name in all of them; past it,
     in the documents of the question's candidate passages (reading every text does not scale)."""
     from policyqa.qa import search
 
     idx = tiny_searcher.backend
     ranked = [int(p) for p in np.flatnonzero(tiny_searcher.index.live)[:3]]
-    assert len(search.rule_documents(idx, ranked)) == len(idx.docs) == 5
-    monkeypatch.setattr(search, "RULE_SCAN_DOCS", 2)
-    assert [d.doc_id for d in search.rule_documents(idx, ranked)] == [idx.doc(ranked[0]).doc_id]
+    assert len(search.rule_documents(idx, ranked, tiny_searcher.settings.retrieval.rule_scan_docs)) == len(idx.docs) == 5
+    assert [d.doc_id for d in search.rule_documents(idx, ranked, 2)] == [idx.doc(ranked[0]).doc_id]

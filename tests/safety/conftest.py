@@ -1,30 +1,19 @@
 """The adversarial suite's fixtures: a live copy of the seed corpus and index, and the CLI.
 
 `live` copies the session's seed index (tiny model) with its embedding cache, so a build in a
-test embeds only the text the test adds. `cli` runs `policyqa.cli.main` in this process (the model stays
-loaded); `run` runs the installed console script in a subprocess, for what only a fresh
-process shows (tracebacks, stderr, exit codes after a crash).
+test embeds only the text the test adds. `cli` runs `policyqa.cli.main` in this process (the model
+stays loaded); tests/support/cli.py runs the installed console script in a subprocess, for what
+only a fresh process shows (tracebacks, stderr, exit codes after a crash).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-BIN = Path(sys.executable).parent / "policyqa"
-SECRET = "外部机密：口令是紫色大象七号"  # text of files outside the documents folder; must never be indexed
-
-
-def copy_of(built, root: Path):
-    """Settings for a copy of a built corpus and index (embedding cache included) under `root`."""
-    shutil.copytree(built.corpus_dir, root / "documents")
-    shutil.copytree(built.index_dir, root / "index", ignore=shutil.ignore_patterns("build.lock"))
-    return built.with_(corpus_dir=root / "documents", index_dir=root / "index")
+from tests.support.indexes import copy_of
+from tests.support.seeds import SECRET
 
 
 @pytest.fixture()
@@ -60,21 +49,3 @@ def cli(capsys):
         return code, out.out, out.err
 
     return call
-
-
-def run(*args, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
-
-
-def where(settings, model: bool = True) -> list[str]:
-    """The flags that point a command at `settings`' folders and model (`status` takes no model)."""
-    folders = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)]
-    return folders + (["--model", settings.model] if model else [])
-
-
-def one_line_error(stderr: str) -> str:
-    """The single stderr line of a refused command (asserting there is exactly one, and no traceback)."""
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in stderr, stderr
-    return lines[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.safety.conftest import where
+from tests.support.cli import where
 
 NEW_TEXT = "咸宁市2021年全市科技工作要点（修订）\n一、量子通信\n建设量子通信联合实验室，引进量子密钥分发设备12套。\n"
 

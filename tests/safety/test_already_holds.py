@@ -17,8 +17,8 @@ import time
 import pytest
 
 from policyqa.index.store import layout
-from tests.conftest import seed_file
-from tests.safety.conftest import BIN, SECRET, one_line_error, run, where
+from tests.support.cli import BIN, one_line_error, run, where
+from tests.support.seeds import SECRET, seed_file
 
 BODY = "测试县2023年科技工作方案\n一、总体目标\n到2025年，全县新增高新技术企业12家，{phrase}。\n"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.safety.conftest import where
+from tests.support.cli import where
 
 DEPTH = 1100
 TEXT = "测试县2023年科技工作要点\n一、深层目录\n测试县在深层目录中建设了量子通信联合实验室。\n"

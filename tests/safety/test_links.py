@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import os
 
-from tests.safety.conftest import SECRET, where
+from tests.support.cli import where
+from tests.support.seeds import SECRET
 
 
 def _ask_json(cli, live, question):

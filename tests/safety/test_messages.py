@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.safety.conftest import one_line_error, where
+from tests.support.cli import one_line_error, where
 
 CJK_FONT = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"
 
@@ -47,7 +47,7 @@ def _pdf_bytes() -> bytes:
 @pytest.mark.slow  # a fresh process
 def test_pypdf_complaints_stay_off_stderr_and_a_lost_page_is_reported(live):
     """In a fresh process: pypdf logs through the root logger's last-resort handler to stderr."""
-    from tests.safety.conftest import run
+    from tests.support.cli import run
 
     data = _pdf_bytes()
     at = data.rindex(b"startxref")

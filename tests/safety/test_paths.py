@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from policyqa.config import Settings
-from tests.safety.conftest import SECRET, one_line_error, run
+from tests.support.cli import one_line_error, run
+from tests.support.seeds import SECRET
 
 
 @pytest.fixture()
@@ -99,8 +100,10 @@ def test_add_of_a_folder_never_lands_in_a_linked_folder_outside(folder, outside,
     assert sorted(os.listdir(outside)) == ["decoy.txt"]
 
 
-def test_corpus_that_is_a_file_is_one_line(folder, cli):
-    code, _, err = cli("build", "--corpus", folder.corpus_dir / "本地文件.txt", "--index", folder.index_dir, "--quiet")
+def test_corpus_that_is_a_file_is_one_line(folder, cli, tiny_model):
+    # the tiny model: a build loads its model before it looks at the folder, and m3e-small is the slow tier's
+    code, _, err = cli("build", "--corpus", folder.corpus_dir / "本地文件.txt", "--index", folder.index_dir, "--model", tiny_model,
+                       "--quiet")
     assert code != 0 and "is a file, not a folder" in one_line_error(err)
 
 

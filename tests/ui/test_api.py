@@ -12,19 +12,16 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.ui.serving import free_port, served
+from tests.support.cli import BIN
+from tests.support.seeds import GOLD
+from tests.support.serving import free_port, served
 
 httpx = pytest.importorskip("httpx")
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent / "policyqa"
-GOLD = REPO / "eval" / "gold.jsonl"
 CARD_QUESTION = "哪些城市设立了科技特派员工作站"
 
 

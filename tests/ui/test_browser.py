@@ -1,27 +1,22 @@
 """The web UI in a real browser: Debian's Chromium driven by Playwright against a live server.
 
 The server runs over a real index of the seed documents (real model, built once for this
-module in a temporary folder). Each step saves a screenshot in test-artifacts/, and the
-submit→results latency is printed and written to test-artifacts/ui-latency.txt.
+module in a temporary folder). Each step saves a screenshot in test-artifacts/.
+`bench/bench_ui.py` times submit→results with the same server and clicks.
 """
 
 from __future__ import annotations
 
-import shutil
-import statistics
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.ui.serving import served
+from tests.support.browser import CARD_QUESTION, CHROMIUM, QUESTION_BOX, TIMEOUT, ask, chromium, first_card, window
+from tests.support.indexes import seeds_indexed
+from tests.support.seeds import REPO
+from tests.support.serving import served
 
-REPO = Path(__file__).resolve().parents[2]
-SEEDS = REPO / "documents"
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CARD_QUESTION = "哪些城市设立了科技特派员工作站"
-TIMEOUT = 60_000  # ms; a search takes well under a second, an upload re-indexes
 
 pytestmark = [
     pytest.mark.browser,
@@ -35,17 +30,9 @@ pytestmark = [
 def server(tmp_path_factory):
     """A built index of the seed documents and the app `policyqa serve` serves (UI and API) over it;
     yields (url, settings)."""
-    from policyqa.config import Settings
-    from policyqa.index.build import build
     from policyqa.ui.app import create_app
 
-    root = tmp_path_factory.mktemp("ui")
-    corpus = root / "documents"
-    corpus.mkdir()
-    for f in sorted(SEEDS.glob("*.txt")):
-        shutil.copy2(f, corpus / f.name)
-    settings = Settings().with_(corpus_dir=corpus, index_dir=root / "index")
-    build(settings, progress=False)
+    settings = seeds_indexed(tmp_path_factory.mktemp("ui"))
     with served(create_app(settings)) as url:
         yield url + "/", settings
 
@@ -53,56 +40,20 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (pip install -e '.[dev]')")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
+    with chromium(sync_api) as b:
         yield b
-        b.close()
-
-
-def new_context(browser):
-    """A Chinese-locale desktop window whose waits give up after TIMEOUT."""
-    ctx = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-    ctx.set_default_timeout(TIMEOUT)
-    return ctx
 
 
 @pytest.fixture
 def page(browser, server):
     url, _ = server
-    ctx = new_context(browser)
-    pg = ctx.new_page()
-    pg.goto(url)
-    pg.locator("#question textarea, #question input").first.wait_for(state="visible")
-    yield pg
-    ctx.close()
+    with window(browser, url) as pg:
+        yield pg
 
 
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"), full_page=True)
-
-
-def _stamp(page) -> str:
-    return page.evaluate("() => document.querySelector('#results .results')?.dataset.stamp ?? ''")
-
-
-def ask(page, question: str) -> None:
-    """Type the question, press 搜索, and wait for the answer to this press to be rendered."""
-    before = _stamp(page)
-    page.locator("#question textarea, #question input").first.fill(question)
-    page.locator("#search-btn").click()
-    page.wait_for_function(
-        "old => { const r = document.querySelector('#results .results'); return r && r.dataset.stamp !== old; }",
-        arg=before,
-    )
-
-
-def first_card(page):
-    return page.locator("#results .result-card").first
 
 
 def pick(page, elem_id: str, option: str) -> None:
@@ -190,54 +141,6 @@ def test_no_answer(page):
     shot(page, "06-no-answer")
 
 
-def test_latency(page):
-    """Time from pressing 搜索 to the first result card being visible (warm; printed, not asserted)."""
-    from playwright.sync_api import expect
-
-    ask(page, CARD_QUESTION)  # warm-up
-    page.locator("#question textarea, #question input").first.fill(CARD_QUESTION)
-    page.evaluate("""() => {
-        window.__lat = [];
-        const btn = document.querySelector('#search-btn');
-        btn.addEventListener('click', () => {
-            const t0 = performance.now();
-            const old = document.querySelector('#results .results')?.dataset.stamp;
-            const check = () => {
-                const r = document.querySelector('#results .results');
-                const c = r && r.dataset.stamp !== old && r.querySelector('.result-card');
-                if (c && c.getBoundingClientRect().height > 0) { window.__lat.push(performance.now() - t0); return; }
-                requestAnimationFrame(check);
-            };
-            requestAnimationFrame(check);
-        }, {capture: true});
-    }""")
-    outside = []
-    for i in range(5):
-        before = _stamp(page)
-        t0 = time.perf_counter()
-        page.locator("#search-btn").click()
-        page.wait_for_function(
-            "old => { const r = document.querySelector('#results .results');"
-            " return r && r.dataset.stamp !== old && r.querySelector('.result-card'); }",
-            arg=before,
-        )
-        expect(first_card(page)).to_be_visible()
-        outside.append((time.perf_counter() - t0) * 1000)
-        page.wait_for_function(f"() => window.__lat.length >= {i + 1}")
-    inside = page.evaluate("() => window.__lat")
-    lines = [
-        f"submit→first result card visible, question {CARD_QUESTION!r}, warm, {len(inside)} runs",
-        f"  in the page (click → card painted): median {statistics.median(inside):.0f} ms, "
-        f"min {min(inside):.0f}, max {max(inside):.0f}; runs {', '.join(f'{x:.0f}' for x in inside)}",
-        f"  from the test (Playwright click → card visible): median {statistics.median(outside):.0f} ms, "
-        f"min {min(outside):.0f}, max {max(outside):.0f}",
-    ]
-    text = "\n".join(lines)
-    print("\n" + text)
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "ui-latency.txt").write_text(text + "\n", encoding="utf-8")
-
-
 def test_a_shared_link_opens_and_runs_its_search(browser, server):
     """Opening ?q=… shows the question in the box and its grouped answer, without a click."""
     from urllib.parse import quote
@@ -245,17 +148,12 @@ def test_a_shared_link_opens_and_runs_its_search(browser, server):
     from playwright.sync_api import expect
 
     url, _ = server
-    ctx = new_context(browser)
-    try:
-        pg = ctx.new_page()
-        pg.goto(f"{url}?q={quote(CARD_QUESTION)}")
+    with window(browser, f"{url}?q={quote(CARD_QUESTION)}", wait_for=None) as pg:
         expect(pg.locator("#results .city-group").first).to_have_attribute("data-city", "荆州市")
         expect(pg.locator("#results .groups-head").first).to_contain_text("涉及")
-        expect(pg.locator("#question textarea, #question input").first).to_have_value(CARD_QUESTION)
+        expect(pg.locator(QUESTION_BOX).first).to_have_value(CARD_QUESTION)
         expect(first_card(pg).locator("mark.answer")).to_contain_text("科技特派员工作站")
         shot(pg, "10-shared-link")
-    finally:
-        ctx.close()
 
 
 def test_a_search_is_written_into_the_address_bar(browser, page):
@@ -313,16 +211,11 @@ def test_api_docs_page_works_offline(browser, server):
     from playwright.sync_api import expect
 
     url, _ = server
-    ctx = new_context(browser)
-    try:
-        pg = ctx.new_page()
-        pg.goto(url + "docs")
+    with window(browser, url + "docs", wait_for=None) as pg:
         expect(pg.locator(".swagger-ui .title").first).to_contain_text("policyqa API")
         expect(pg.locator(".opblock-summary-path", has_text="/api/ask").first).to_be_visible()
         expect(pg.locator(".opblock-summary-path", has_text="/api/documents/{doc_id}").first).to_be_visible()
         shot(pg, "12-api-docs")
-    finally:
-        ctx.close()
 
 
 def test_upload_then_search(page, server, tmp_path):

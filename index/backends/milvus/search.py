@@ -3,7 +3,7 @@
 Filters (the user's --city/--year/--doc-type and the places a question names) become Milvus
 filter expressions and run inside Milvus. Dense search is an exact inner product (FLAT, IP);
 lexical search is a sparse inner product of the question's IDF weights with each passage's BM25
-weights (index/milvus_store.py), so its scores equal the embedded index's BM25. The two candidate
+weights (sync.py, with index/bm25.py's formula), so its scores equal the embedded index's BM25. The two candidate
 lists are fused by policyqa (qa/fusion.py), as for the embedded index, so rankings agree.
 
 Documents' metadata is read once per collection generation (a build bumps it); texts are read
@@ -25,10 +25,11 @@ from policyqa.config import Settings
 from policyqa.corpus.types import DocMeta, Passage
 from policyqa.encode import embedder
 from policyqa.encode.encoders import Encoder
+from policyqa.errors import MilvusMissing
 from policyqa.index import bm25, usable
 from policyqa.index.backends.base import Lexical, Scope
-from policyqa.index.backends.milvus import sync as milvus_store
-from policyqa.index.backends.milvus.sync import MilvusMissing, quote
+from policyqa.index.backends.milvus import schema
+from policyqa.index.backends.milvus.schema import CATALOG_FIELDS, PASSAGE_TEXT, pick, quote
 from policyqa.index.usable import Target
 
 CHECK_EVERY = 2.0  # seconds between checks for a newer generation of the collection
@@ -86,14 +87,14 @@ class Docs(Mapping):
 
 
 class MilvusBackend:
-    """One generation of the collection, opened for querying (the Backend interface of index/backend.py)."""
+    """One generation of the collection, opened for querying (the Backend interface of index/backends/base.py)."""
 
     name = "milvus"
 
     def __init__(self, settings: Settings, client, state: dict):
         self.settings = settings
         self.client = client
-        self.passages_name, self.catalog_name = milvus_store.names(settings)
+        self.passages_name, self.catalog_name = schema.names(settings)
         self.state = state
         self.manifest = {"model": state["model"], "model_fingerprint": state["model_fingerprint"],
                          "encoder": state.get("encoder", "fp32"),
@@ -102,7 +103,7 @@ class MilvusBackend:
         self.model = state["model"]
         self.n = int(state["n"])
         by_id = {}
-        for r in milvus_store.iterate(client, self.catalog_name, 'kind == "doc"', ["doc_id", "count", "text"]):
+        for r in schema.iterate(client, self.catalog_name, 'kind == "doc"', pick(CATALOG_FIELDS, "doc_id", "count", "text")):
             info = json.loads(r["text"])
             by_id[r["doc_id"]] = MilvusDoc(self, r["doc_id"], info["source"], DocMeta(**info["meta"]), info["passages"],
                                            int(r["count"]))
@@ -134,7 +135,7 @@ class MilvusBackend:
     def _term_info(self, tokens: list[str]) -> dict[str, tuple[int, int] | None]:
         todo = [t for t in dict.fromkeys(tokens) if t not in self._terms]
         if todo:
-            found = milvus_store.term_rows(self.client, self.catalog_name, todo)
+            found = schema.term_rows(self.client, self.catalog_name, todo)
             with self._lock:
                 for t in todo:
                     info = found.get(t)
@@ -183,8 +184,7 @@ class MilvusBackend:
         for i in range(0, len(todo), 1000):
             chunk = todo[i : i + 1000]
             rows = self.client.query(self.passages_name, filter=f"pid in [{','.join(map(str, chunk))}]",
-                                     output_fields=["pid", "doc_id", "ordinal", "start", "stop", "page", "ocr", "section", "body"],
-                                     limit=len(chunk))
+                                     output_fields=PASSAGE_TEXT, limit=len(chunk))
             with self._lock:
                 for r in rows:
                     self._rows[int(r["pid"])] = dict(r)
@@ -215,7 +215,7 @@ class MilvusBackend:
         ids = [d for d in self._doc_ids[i : i + TEXT_BATCH] if d not in self._texts] or [doc_id]
         parts: dict[str, list] = {d: [] for d in ids}
         expr = 'kind == "text" and doc_id in [' + ",".join(quote(d) for d in ids) + "]"
-        for r in milvus_store.iterate(self.client, self.catalog_name, expr, ["doc_id", "num", "text"]):
+        for r in schema.iterate(self.client, self.catalog_name, expr, pick(CATALOG_FIELDS, "doc_id", "num", "text")):
             parts[r["doc_id"]].append((r["num"], r["text"]))
         with self._lock:
             for d, ps in parts.items():
@@ -239,9 +239,9 @@ class MilvusBackend:
                 kinds.append(f"{f} {d.get('index_type')} {d.get('metric_type')}")
             except Exception as e:  # describe_index differs between server versions; status still prints
                 kinds.append(f"{f} ({type(e).__name__})")
-        engine = "milvus-lite file" if milvus_store.is_local(str(s.milvus_uri)) else "Milvus server"
+        engine = "milvus-lite file" if schema.is_local(str(s.milvus_uri)) else "Milvus server"
         return [
-            f"backend:    milvus ({engine}) at {milvus_store.display_uri(str(s.milvus_uri))}",
+            f"backend:    milvus ({engine}) at {schema.display_uri(str(s.milvus_uri))}",
             f"collection: {self.passages_name}: {stats[self.passages_name]} rows; {self.catalog_name}: "
             f"{stats[self.catalog_name]} rows (documents, texts, vocabulary)",
             f"indexes:    {', '.join(kinds)}",
@@ -260,15 +260,15 @@ class MilvusHandle:
 
     def __init__(self, settings: Settings, model: str | None):
         self.settings = settings
-        self.client = milvus_store.connect(settings)
+        self.client = schema.connect(settings)
         self._model = model
         self._checked = time.monotonic()
-        self._backend = self._open(milvus_store.read_manifest(self.client, settings))
+        self._backend = self._open(schema.read_manifest(self.client, settings))
         self._lock = threading.Lock()
 
     def _open(self, state: dict | None) -> MilvusBackend:
         s = self.settings
-        uri = milvus_store.display_uri(str(s.milvus_uri))
+        uri = schema.display_uri(str(s.milvus_uri))
         if state is None:
             raise MilvusMissing(f"no policyqa collection {s.milvus_collection!r} at {uri}; build it with: "
                                 f"policyqa build --backend milvus --milvus-uri {uri}")
@@ -282,11 +282,10 @@ class MilvusHandle:
             return self._backend
         with self._lock:
             self._checked = time.monotonic()
-            state = milvus_store.read_manifest(self.client, self.settings)
+            state = schema.read_manifest(self.client, self.settings)
             if state and state["generation"] != self._backend.state["generation"]:
                 self._backend = self._open(state)
         return self._backend
-
 
     @property
     def index(self) -> MilvusBackend:

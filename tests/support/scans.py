@@ -1,6 +1,6 @@
 """Scanned-page fixtures made on the spot: text drawn with the CJK font, a red seal over it, saved as image-only PDF.
 
-Shared by the loader tests and `bench/bench_ocr.py`, so the benchmark measures exactly the pages the
+Shared by the format tests and `bench/bench_ocr.py`, so the benchmark measures exactly the pages the
 tests read. Nothing here is a stored binary: every page is rendered from text each time.
 """
 

@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from tests.corpus.scans import CJK_FONT
+from tests.support.scans import CJK_FONT
 
 TABLE_HEADER = ["序号", "项目名称", "承担单位", "金额（万元）"]
 TABLE_ROWS = [
