@@ -19,6 +19,10 @@ LINK_OUTSIDE = "symbolic link to outside the documents folder; not followed"
 LINK_DANGLING = "symbolic link to nothing (dangling); not followed"
 NOT_REGULAR = "not a regular file (a pipe, socket or device); not read"
 
+NAME_BYTES = 255  # the longest file name ext4, XFS and btrfs take: bytes, and a Chinese character is 3 of them in UTF-8
+NAME_ROOM = 16  # left over for what is added to a name later: " (12)" when a name in .removed/ is taken
+SUFFIX_BYTES = 32  # an extension longer than this is no extension policyqa reads
+
 # control characters, line and paragraph separators, bidi overrides: shown escaped
 _UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
@@ -54,6 +58,18 @@ class Passed:
 def shown(text: str) -> str:
     """`text` on one line: a newline or escape code in a file name cannot break a summary or a terminal."""
     return _UNSHOWABLE.sub(lambda m: repr(m.group())[1:-1], str(text))
+
+
+def _cut(text: str, max_bytes: int) -> str:
+    """`text`'s longest prefix of at most max_bytes in UTF-8 (never half a character)."""
+    return text.encode("utf-8", "surrogatepass")[:max_bytes].decode("utf-8", "ignore")
+
+
+def fit_name(stem: str, suffix: str, max_bytes: int = NAME_BYTES - NAME_ROOM) -> str:
+    """stem + suffix in at most max_bytes of UTF-8, the stem cut and the extension kept: 85 Chinese
+    characters already make 255 bytes, the most a file system takes in one name."""
+    suffix = _cut(suffix, SUFFIX_BYTES)
+    return _cut(stem, max_bytes - len(suffix.encode("utf-8", "surrogatepass"))) + suffix
 
 
 def is_inside(path: Path, root_real: Path) -> bool:
@@ -123,7 +139,9 @@ def _look(rel: str, path: str, root_real: Path) -> Found | Passed | None:
     try:
         st = os.lstat(path)
     except OSError as e:
-        return Passed(rel, f"cannot read ({e.strerror or e})")
+        return Passed(_printable(rel), f"cannot read ({e.strerror or e})")
+    if not stat.S_ISDIR(st.st_mode) and not _is_utf8(rel):
+        return Passed(_printable(rel), _not_utf8(rel))
     if stat.S_ISLNK(st.st_mode):
         return Passed(rel, link_reason(Path(path), root_real))
     if stat.S_ISDIR(st.st_mode):
@@ -131,6 +149,31 @@ def _look(rel: str, path: str, root_real: Path) -> Found | Passed | None:
     if stat.S_ISREG(st.st_mode):
         return Found(rel, path, st.st_size, st.st_mtime_ns)
     return Passed(rel, NOT_REGULAR)
+
+
+def _is_utf8(name: str) -> bool:
+    """Whether a name the file system gave is text: bytes that are not UTF-8 come back from the OS
+    as lone surrogates, which no JSON, SQLite row or terminal line can hold."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(name: str) -> str:
+    """The name with any byte that is not UTF-8 written as \\xNN, so it can be reported and stored."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace") if not _is_utf8(name) else name
+
+
+def _not_utf8(rel: str) -> str:
+    """Why a file whose name is not UTF-8 (a GBK name from a Windows zip, say) is not read, and what to rename it to."""
+    raw = os.fsencode(rel.rsplit("/", 1)[-1])
+    try:
+        guess = f" (as GBK it would be {raw.decode('gb18030')!r})"
+    except UnicodeDecodeError:
+        guess = ""
+    return f"file name is not valid UTF-8{guess}; rename it (convmv -f gbk -t utf-8 --notest fixes a whole folder)"
 
 
 def walk_named(root: Path, names: list[str]) -> tuple[list[Found], list[Passed]]:

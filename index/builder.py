@@ -17,10 +17,12 @@ a corrupt embedding cache is set aside and started afresh, each with a note.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import multiprocessing
 import os
 import shutil
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -57,6 +59,67 @@ class BuildLocked(Exception):
 
 class EmptyCorpus(Exception):
     pass
+
+
+class CannotWrite(Exception):
+    """A folder cannot be written: no permission, a read-only file system, or a full disk.
+
+    The message names the folder and what to do; `full` says which (the API answers 507 or 503)."""
+
+    def __init__(self, message: str, full: bool = False):
+        super().__init__(message)
+        self.full = full
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+NO_PERMISSION = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def cannot_write(e: Exception, folder: Path, other: str, outcome: str) -> CannotWrite | None:
+    """`e` as a CannotWrite naming `folder` and how to use another (`other`, e.g. "pass --index DIR"), or
+    None when it is no write failure there (then it is a bug and keeps its traceback). `outcome`: what stayed as it was."""
+    where = getattr(e, "filename", None)
+    if isinstance(where, str) and not Path(os.path.abspath(where)).is_relative_to(os.path.abspath(folder)):
+        return None  # a file elsewhere (one being copied in, say): not this folder's failure
+    if isinstance(e, sqlite3.OperationalError):
+        text = str(e).lower()
+        full = "full" in text
+        if not full and "readonly" not in text and "read-only" not in text and "unable to open" not in text:
+            return None
+        why = "read-only"
+    elif isinstance(e, OSError) and e.errno in NO_SPACE + NO_PERMISSION:
+        full = e.errno in NO_SPACE
+        why = (e.strerror or "permission denied").lower()
+    else:
+        return None
+    if full:
+        return CannotWrite(f"disk full while writing to {shown(str(folder))}; {outcome}; free space there and run again", full=True)
+    return CannotWrite(f"cannot write to {shown(str(folder))} ({why}); {outcome}; fix its permissions or {other}")
+
+
+@contextlib.contextmanager
+def writing_index(index_dir: Path, outcome: str = "the index is unchanged"):
+    """Turn a failed write in the index folder (permissions, read-only, full disk) into one CannotWrite
+    line, and clear the partial files of the failed write so a full disk gets its space back."""
+    try:
+        yield
+    except (OSError, sqlite3.OperationalError) as e:
+        err = cannot_write(e, index_dir, "pass --index DIR", outcome)
+        if err is None:
+            raise
+        if err.full:
+            _drop_partial(index_dir)
+        raise err from None
+
+
+def _drop_partial(index_dir: Path) -> None:
+    """Remove the temporary files a failed writer left (never referenced by a commit; the lock is held)."""
+    with contextlib.suppress(OSError):
+        for p in Path(index_dir).iterdir():
+            if p.name.startswith((".tmp-seg-", ".tmp-gen-")) and p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            elif p.name.startswith((".commit-", ".catalog-", ".CURRENT.")):
+                p.unlink(missing_ok=True)
 
 
 @dataclass
@@ -103,35 +166,46 @@ class BuildReport:
 def _lock(index_dir: Path):
     from filelock import FileLock, Timeout
 
-    index_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(index_dir / "build.lock"), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise BuildLocked(
-            f"another build or update is running on {index_dir} (lock {index_dir / 'build.lock'}); wait for it to finish and retry"
-        ) from None
+    with writing_index(index_dir):
+        index_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(index_dir / "build.lock"), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise BuildLocked(
+                f"another build or update is running on {index_dir} (lock {index_dir / 'build.lock'}); wait for it to finish and retry"
+            ) from None
     return lock
 
 
-def build(settings: Settings, progress: bool = True, only: list[str] | None = None) -> BuildReport:
+@contextlib.contextmanager
+def index_lock(index_dir: Path):
+    """Hold the index's build lock (BuildLocked at once when another writer has it). `add` and `remove`
+    take it before they change the documents folder, so one that is refused leaves the folder as it was."""
+    lock = _lock(Path(index_dir))
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def build(settings: Settings, progress: bool = True, only: list[str] | None = None, locked: bool = False) -> BuildReport:
     """Reconcile `settings.index_dir` with `settings.corpus_dir`; the last commit stays live until the next.
 
     `only` (names in the folder, as `add` and `remove` know them) reconciles just those files and
     trusts the live commit for the rest, so an update's cost follows the change: at 67,000 files
-    walking the folder was most of an add. Without a usable commit the whole folder is scanned."""
+    walking the folder was most of an add. Without a usable commit the whole folder is scanned.
+    `locked`: the caller holds `index_lock` already."""
     index_dir = Path(settings.index_dir)
-    lock = _lock(index_dir)
-    try:
-        with _collector_paused():
+    lock = contextlib.nullcontext() if locked else index_lock(index_dir)
+    with lock:
+        with _collector_paused(), writing_index(index_dir):
             report = _build(settings, index_dir, progress, only)
         if settings.backend == "milvus":  # the collection follows the embedded index (index/milvus_store.py)
             from policyqa.index.milvus_store import sync
 
             report.notes.append(sync(settings, progress).summary(str(settings.milvus_uri)))
         return report
-    finally:
-        lock.release()
 
 
 @contextlib.contextmanager

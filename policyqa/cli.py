@@ -7,6 +7,8 @@ fixes it, and a non-zero exit code; tracebacks are for bugs only.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
@@ -65,7 +67,12 @@ def _read_questions(args) -> list[str]:
         path = Path(args.questions)
         if not path.exists():
             raise CliError(f"questions file {path} not found")
-        questions = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        try:
+            text = path.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            line = path.read_bytes()[: e.start].count(b"\n") + 1
+            raise CliError(f"questions file {path} is not UTF-8 (line {line}); save it as UTF-8 and run again") from None
+        questions = [ln.strip() for ln in text.splitlines() if ln.strip()]
         if not questions:
             raise CliError(f"questions file {path} has no questions (one per line)")
         return questions
@@ -74,14 +81,16 @@ def _read_questions(args) -> list[str]:
     return [args.question]
 
 
-def print_answer(answer, out=sys.stdout) -> None:
+def print_answer(answer, out=None) -> None:
     from policyqa.corpus.paths import shown
 
-    w = out.write
+    w = (out or sys.stdout).write  # sys.stdout as it is now (a default argument would keep the one at import)
     w(f"\n问：{answer.question}\n")
     for note in answer.notes:
         w(f"  ※ {note}\n")
-    if not answer.found:
+    if not answer.hits:
+        w("  未找到相关内容：没有符合条件的段落。\n")
+    elif not answer.found:
         w("  未找到相关内容。以下是最接近的段落，仅供参考：\n")
     if answer.groups:
         w(f"  涉及 {len(answer.groups)} 个地方：\n")
@@ -169,12 +178,24 @@ def cmd_eval(args) -> int:
     return eval_main(args, _settings(args))
 
 
+def _web_names(args) -> tuple[list[str], list[str]]:
+    """(--allowed-host names with $POLICYQA_ALLOWED_HOSTS', --cors-origin origins), checked before the model loads."""
+    from policyqa.ui.guard import check_host, check_origin
+
+    env = [h for h in os.environ.get("POLICYQA_ALLOWED_HOSTS", "").split(",") if h.strip()]
+    try:
+        return [check_host(h) for h in [*env, *(args.allowed_host or [])]], [check_origin(o) for o in args.cors_origin or []]
+    except ValueError as e:
+        raise CliError(str(e)) from None
+
+
 def cmd_serve(args) -> int:
     from policyqa.ui.app import PortInUse, serve
 
+    hosts, origins = _web_names(args)
     try:
         serve(_settings(args), host=args.host, port=args.port, build_if_missing=args.build_if_missing,
-              allow_writes=args.allow_writes)
+              allow_writes=args.allow_writes, allowed_hosts=hosts, cors_origins=origins)
     except PortInUse as e:
         raise CliError(str(e)) from None
     return 0
@@ -274,6 +295,12 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument("--build-if-missing", action="store_true", help="build the index first when there is none")
     sv.add_argument("--allow-writes", action="store_true",
                     help="let the HTTP API upload and delete documents (default: off, the API is read-only)")
+    sv.add_argument("--allowed-host", action="append", metavar="NAME",
+                    help="also answer requests for this Host name, e.g. a reverse proxy's (repeatable; *.example.org for "
+                         "its subdomains; also $POLICYQA_ALLOWED_HOSTS, comma-separated). Default: this machine's names only")
+    sv.add_argument("--cors-origin", action="append", metavar="URL",
+                    help="let pages of this origin (e.g. https://portal.example.org) call the API from a browser, and write "
+                         "with --allow-writes (repeatable; default: none)")
     reranker(sv)
     sv.set_defaults(func=cmd_serve)
     return p
@@ -284,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     from policyqa.corpus.paths import shown
     from policyqa.eval.gold import GoldMismatch
     from policyqa.index.backend import ClusterExtraMissing
-    from policyqa.index.builder import BuildLocked, EmptyCorpus
+    from policyqa.index.builder import BuildLocked, CannotWrite, EmptyCorpus
     from policyqa.index.embedder import ModelError
     from policyqa.index.layout import IndexMismatch, IndexMissing
     from policyqa.index.milvus_store import MilvusMissing
@@ -300,10 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "180")
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # Milvus's gRPC client: errors arrive as exceptions, not log lines
     args = parser().parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # a byte that is not UTF-8 in a file name prints escaped, not as a traceback
+        with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return args.func(args)
-    except (CliError, QuestionError, IndexMissing, IndexMismatch, EmptyCorpus, BuildLocked, ModelError, LoadError, UpdateError,
-            FileNotFoundError, ClusterExtraMissing, MilvusMissing, GoldMismatch) as e:
+    except (CliError, QuestionError, IndexMissing, IndexMismatch, EmptyCorpus, BuildLocked, CannotWrite, ModelError, LoadError,
+            UpdateError, FileNotFoundError, ClusterExtraMissing, MilvusMissing, GoldMismatch) as e:
         print(f"policyqa {args.command}: error: {shown(str(e))}", file=sys.stderr)  # one line, whatever the names hold
         return 2
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ Environment variables (all optional, read by the CLI):
   POLICYQA_BACKEND   faiss | milvus: where passages are stored and searched (default: faiss, the embedded index)
   POLICYQA_MILVUS_URI   milvus-lite file (./var/milvus.db) or server (http://host:19530) (default: var/milvus.db)
   POLICYQA_MILVUS_TOKEN, POLICYQA_MILVUS_USER, POLICYQA_MILVUS_PASSWORD  Milvus credentials (never flags)
+  POLICYQA_ALLOWED_HOSTS  more Host names `serve` answers, comma-separated (beside --allowed-host)
 """
 
 from __future__ import annotations

@@ -22,11 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from policyqa.config import Settings
-from policyqa.index.builder import BuildLocked, EmptyCorpus
+from policyqa.index.builder import BuildLocked, CannotWrite, EmptyCorpus, cannot_write
 from policyqa.index.layout import IndexMismatch, IndexMissing
 from policyqa.index.status import gather
 from policyqa.index.update import UpdateError, remove_sources, safe_name
-from policyqa.qa.search import Filters, QuestionError, Searcher
+from policyqa.qa.search import Filters, QuestionError, Searcher, clean_text
 from policyqa.qa.types import Answer
 from policyqa.ui.export import answer_csv
 from policyqa.ui.links import DEFAULT_MODE, DEFAULT_TOP_K, MAX_TOP_K
@@ -98,12 +98,14 @@ ERRORS = {code: {"model": ErrorDoc, "description": why} for code, why in [
     (404, "no such document or route"),
     (409, "another index build is running, or the last document"),
     (422, "a parameter missing, mistyped, out of range or unknown"),
-    (503, "no usable index"),
+    (503, "no usable index, or the index or documents folder cannot be written (permissions, read-only)"),
+    (507, "the disk is full: the upload or removal was not made"),
 ]}
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    """One line that can be sent: a lone surrogate (a JSON "\\ud800" echoed back) cannot be encoded as UTF-8."""
+    return " ".join(clean_text(str(text))[0].split())
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -142,6 +144,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def locked(request: Request, e: BuildLocked):
         return _error(409, f"another index build is running; try again shortly ({e})")
 
+    @app.exception_handler(CannotWrite)
+    async def cannot(request: Request, e: CannotWrite):
+        return _error(507 if e.full else 503, str(e))
+
     @app.exception_handler(Exception)
     async def bug(request: Request, e: Exception):
         log.exception("API request failed: %s %s", request.method, request.url.path)
@@ -163,6 +169,25 @@ def _save(upload: UploadFile, dest: Path, max_bytes: int) -> int:
                 break
             out.write(chunk)
     return size
+
+
+def _received(files: list[UploadFile], tmp: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The uploads saved in `tmp` (names cleaned as `add` cleans them), and (name, reason) for those too large.
+    A temporary folder that is full or cannot be written is a CannotWrite, like the documents folder."""
+    paths, too_big = [], []
+    try:
+        for f in files:
+            dest = tmp / safe_name(f.filename or "document")
+            if _save(f, dest, MAX_UPLOAD_BYTES) > MAX_UPLOAD_BYTES:
+                too_big.append((dest.name, too_large(None)))
+            else:
+                paths.append(dest)
+    except OSError as e:
+        err = cannot_write(e, tmp, "start the server with TMPDIR naming another folder", "nothing was added")
+        if err is None:
+            raise
+        raise err from None
+    return paths, too_big
 
 
 def create_api(settings: Settings, searcher: Searcher, allow_writes: bool = False) -> FastAPI:
@@ -227,14 +252,7 @@ def create_api(settings: Settings, searcher: Searcher, allow_writes: bool = Fals
         if not allow_writes:
             raise HTTPException(403, WRITES_OFF)
         with tempfile.TemporaryDirectory(prefix="policyqa-upload-") as tmp:
-            paths, too_big = [], []
-            for f in files:
-                dest = Path(tmp) / safe_name(f.filename or "document")
-                size = _save(f, dest, MAX_UPLOAD_BYTES)
-                if size > MAX_UPLOAD_BYTES:
-                    too_big.append((dest.name, too_large(None)))
-                else:
-                    paths.append(dest)
+            paths, too_big = _received(files, Path(tmp))
             outcome = add_uploads(settings, paths)
         outcome.rejected += too_big
         if outcome.report is None:

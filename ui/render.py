@@ -12,7 +12,7 @@ import itertools
 import time
 from collections.abc import Iterable
 
-from policyqa.index.builder import BuildLocked, BuildReport, EmptyCorpus
+from policyqa.index.builder import BuildLocked, BuildReport, CannotWrite, EmptyCorpus
 from policyqa.index.layout import IndexMismatch, IndexMissing
 from policyqa.index.lexical import tokenize
 from policyqa.index.status import IndexStatus
@@ -281,4 +281,6 @@ def index_error(e: Exception) -> str:
         return f"索引不可用：{e}"
     if isinstance(e, UpdateError):
         return f"操作失败：{e}"
+    if isinstance(e, CannotWrite):
+        return f"{'磁盘已满' if e.full else '无法写入'}，未做任何改动：{e}"
     return f"出错了（{type(e).__name__}: {e}）。请重试；若问题持续，请查看服务器日志。"
