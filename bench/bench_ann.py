@@ -8,7 +8,7 @@ only worth having if it finds what exact search finds. Random vectors make ANN l
 it is (they have no clusters), so this embeds the CMRC2018 contexts (CC-BY-SA, read from
 ../shared/datasets/cmrc2018) and the seed documents with m3e-small, the real model, and asks
 CMRC2018's questions. Each kind is searched with the same parameters `policyqa ask` uses
-(index/loaded.py `dense`: ANN candidates re-scored exactly), over all rows and with a filter that keeps a third of them.
+(index/store/loaded.py `dense`: ANN candidates re-scored exactly), over all rows and with a filter that keeps a third of them.
 The first run embeds about 1,600 passages (minutes on a CPU); the embedding cache keeps them.
 """
 

@@ -262,6 +262,34 @@ def real_ask(question: str, index: Path) -> tuple[float, float]:
     return wall, peak
 
 
+def report(b, b_wall, b_peak, index_s, ask_wall, ask_peak, real, serve, upd, cli_add, cli_rm, n) -> None:
+    """The measured figures beside the targets, as a Markdown table."""
+    times, city = serve["times"], serve["city"]
+    measured = {
+        "build throughput, embedding excluded (passages/s)": f"{b['passages'] / index_s:,.0f}",
+        "build peak RSS (MiB)": f"{b_peak:,.0f}",
+        "first answer, fresh `policyqa ask` (s)": (f"{real[0]:.1f} with m3e-small (peak RSS {real[1]:,.0f} MiB); " if real else "")
+        + f"{ask_wall:.1f} with the random encoder",
+        "serve RSS (MiB)": f"{serve['rss']:,.0f} (Searcher after {len(times) + len(city)} questions; Gradio not included)",
+        "warm hybrid p50 / p95 (ms)": "{:.0f} / {:.0f}".format(*p50_p95(times)),
+        "哪些城市 question p50 (ms)": f"{statistics.median(city):.0f}",
+        "add one document, warm process (s)": f"{upd['add'][0]:.2f} median, {upd['add'][1]:.2f} worst of 5 "
+                                               f"(next question reloads in {upd['reload_ask']:.2f})",
+        "remove one document, warm process (s)": f"{upd['remove'][0]:.2f} median, {upd['remove'][1]:.2f} worst of 5",
+        "add one document, CLI (s)": f"{cli_add:.1f}",
+        "remove one document, CLI (s)": f"{cli_rm:.1f}",
+    }
+    col = 0 if n < 500_000 else 1
+    print(f"\n| step (N = {b['passages']:,} passages, {b['documents']:,} documents) | measured | target "
+          f"({'100k' if col == 0 else '1M'}) |")
+    print("|---|---|---|")
+    for k, v in measured.items():
+        print(f"| {k} | {v} | {TARGETS[k][col]} |")
+    mem = ", ".join(f"{k} {v / 2**20:.0f} MiB" for k, v in serve["memory"].items())
+    print(f"\nindex open in the server: {serve['open']:.2f}s; parts held: {mem}; peak RSS {serve['peak']:.0f} MiB")
+    print(f"fresh ask peak RSS {ask_peak:.0f} MiB; (build wall {b_wall:.1f}s includes interpreter start and imports)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=5000, help="passages (default 5,000)")
@@ -326,30 +354,7 @@ def main() -> None:
     _, cli_add, _ = run_child("cli", "add", str(new_doc2), "--index", str(index), "--corpus", str(corpus), "--quiet")
     _, cli_rm, _ = run_child("cli", "remove", second, "--index", str(index), "--corpus", str(corpus), "--quiet")
 
-    times, city = serve["times"], serve["city"]
-    measured = {
-        "build throughput, embedding excluded (passages/s)": f"{b['passages'] / index_s:,.0f}",
-        "build peak RSS (MiB)": f"{b_peak:,.0f}",
-        "first answer, fresh `policyqa ask` (s)": (f"{real[0]:.1f} with m3e-small (peak RSS {real[1]:,.0f} MiB); " if real else "")
-        + f"{ask_wall:.1f} with the random encoder",
-        "serve RSS (MiB)": f"{serve['rss']:,.0f} (Searcher after {len(times) + len(city)} questions; Gradio not included)",
-        "warm hybrid p50 / p95 (ms)": "{:.0f} / {:.0f}".format(*p50_p95(times)),
-        "哪些城市 question p50 (ms)": f"{statistics.median(city):.0f}",
-        "add one document, warm process (s)": f"{upd['add'][0]:.2f} median, {upd['add'][1]:.2f} worst of 5 "
-                                               f"(next question reloads in {upd['reload_ask']:.2f})",
-        "remove one document, warm process (s)": f"{upd['remove'][0]:.2f} median, {upd['remove'][1]:.2f} worst of 5",
-        "add one document, CLI (s)": f"{cli_add:.1f}",
-        "remove one document, CLI (s)": f"{cli_rm:.1f}",
-    }
-    col = 0 if a.n < 500_000 else 1
-    print(f"\n| step (N = {b['passages']:,} passages, {b['documents']:,} documents) | measured | target "
-          f"({'100k' if col == 0 else '1M'}) |")
-    print("|---|---|---|")
-    for k, v in measured.items():
-        print(f"| {k} | {v} | {TARGETS[k][col]} |")
-    mem = ", ".join(f"{k} {v / 2**20:.0f} MiB" for k, v in serve["memory"].items())
-    print(f"\nindex open in the server: {serve['open']:.2f}s; parts held: {mem}; peak RSS {serve['peak']:.0f} MiB")
-    print(f"fresh ask peak RSS {ask_peak:.0f} MiB; (build wall {b_wall:.1f}s includes interpreter start and imports)")
+    report(b, b_wall, b_peak, index_s, ask_wall, ask_peak, real, serve, upd, cli_add, cli_rm, a.n)
     if not a.keep:
         shutil.rmtree(work, ignore_errors=True)
 

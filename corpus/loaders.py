@@ -2,14 +2,20 @@
 
 Each loader returns `Extracted`; structure the format declares (docx heading styles, HTML
 <h1>-<h6>, Markdown #) comes back as explicit headings so the section parser need not guess.
-Every failure is a `LoadError` whose message names the file and what to do about it.
+Every failure is a `LoadError` whose message names the file and what to do about it. A file
+over one of the limits in `corpus/limits.py` is one such failure, found while it is read; and
+text that is not text (binary data a converter turned into characters) is refused by
+`corpus/plausible.py` whatever the format.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
+from policyqa.corpus.limits import LimitExceeded, ReadLimits, megabytes, too_long
+from policyqa.corpus.plausible import text_problem
 from policyqa.corpus.tables import row_lines
 from policyqa.corpus.textbuild import TextBuilder
 from policyqa.corpus.types import Extracted, Heading, LoadOptions
@@ -26,13 +32,14 @@ _CHROME_HINT = re.compile(r"nav|menu|footer|header|sidebar|breadcrumb|share|copy
 def load(path: Path, options: LoadOptions = LoadOptions()) -> Extracted:
     """The text of one file; pages, OCRed stretches and table rows recorded where the format has them."""
     suffix = path.suffix.lower()
+    limits = options.limits
     try:
         if suffix in (".txt",):
-            ex = Extracted(text=decode_text(path.read_bytes(), path))
+            ex = Extracted(text=decode_text(read_text_file(path, limits), path))
         elif suffix in (".md", ".markdown"):
-            ex = _markdown(decode_text(path.read_bytes(), path))
+            ex = _markdown(decode_text(read_text_file(path, limits), path))
         elif suffix in (".html", ".htm"):
-            ex = _html(decode_text(path.read_bytes(), path))
+            ex = html(decode_text(read_text_file(path, limits), path), limits)
         elif suffix == ".docx":
             from policyqa.corpus.office import docx
 
@@ -53,13 +60,29 @@ def load(path: Path, options: LoadOptions = LoadOptions()) -> Extracted:
             raise LoadError(f"{path}: unsupported file type {suffix or '(none)'}; use one of {', '.join(SUPPORTED)}")
     except LoadError:
         raise
+    except LimitExceeded as e:
+        raise LoadError(f"{path}: {e}") from None
     except Exception as e:  # corrupt archives, broken PDFs, ...: one clear line, never a traceback
         raise LoadError(f"{path}: cannot read {suffix} file ({type(e).__name__}: {e}); re-save or remove it") from e
     if not ex.regions and not ex.rows:  # blocks recorded by offset were normalised as they were added
         ex.text = normalize(ex.text)
     if not ex.text.strip():
         raise LoadError(f"{path}: no text found (empty, or a scan that OCR could not read); add a text version")
+    if len(ex.text) > limits.document_chars:
+        raise LoadError(f"{path}: {too_long(limits.document_chars, len(ex.text))}")
+    problem = text_problem(ex.text)
+    if problem:
+        raise LoadError(f"{path}: does not look like text ({problem}); open it to check, and save a real document as .docx or .txt")
     return ex
+
+
+def read_text_file(path: Path, limits: ReadLimits) -> bytes:
+    """The bytes of a .txt, .md or .html file, refused unread when it is over the size limit."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > limits.text_file_bytes:
+            raise LimitExceeded(f"is {megabytes(size)} (limit {megabytes(limits.text_file_bytes)} for .txt, .md and .html files)")
+        return f.read(size + 1)  # a file that grew since is read to the size it had
 
 
 def normalize(text: str) -> str:
@@ -105,7 +128,10 @@ def _markdown(text: str) -> Extracted:
     return Extracted(text=text, title=title, headings=headings)
 
 
-def _html(markup: str) -> Extracted:
+def html(markup: str, limits: ReadLimits = ReadLimits()) -> Extracted:
+    """A web page's article as text: menus, headers and footers left out, data tables as rows.
+
+    Nothing the page refers to (pictures, frames, style sheets) is fetched or read."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(markup, "lxml")
@@ -116,7 +142,7 @@ def _html(markup: str) -> Extracted:
         if not tag.decomposed and tag.name not in ("body", "html", "main", "article"):
             tag.decompose()
     root = soup.find("main") or soup.find("article") or _densest(soup) or soup.body or soup
-    b = TextBuilder()
+    b = TextBuilder(limits.document_chars)
     data_tables = {id(t) for t in root.find_all("table") if _is_data_table(t)}
     for el in root.find_all(list(_HEADING_TAGS) + ["p", "li", "td", "pre", "blockquote", "div", "table"]):
         above = _parents_within(el, root)  # a page-layout table around the article does not count

@@ -1,6 +1,6 @@
 """Text from page images, offline: RapidOCR (PP-OCR models shipped inside the PyPI wheel).
 
-Chosen over Debian's tesseract-ocr + chi_sim by `bench/bench_ocr.py` (README, "Formats, scans and
+Chosen over Debian's tesseract-ocr + chi_sim by `bench/bench_ocr.py` (docs/formats.md, "Formats, scans and
 tables"): 99.8% of characters right on 三号 text at both 150 and 300 dpi under a red seal, where
 tesseract reaches the targets at one resolution or the other but not both; it is about 3 times
 slower per page. tesseract stays here as `tesseract_text` only so the benchmark can keep comparing.
@@ -25,7 +25,7 @@ _ENDS_PARAGRAPH = "。！？；：:!?;"
 
 
 
-@dataclass
+@dataclass(slots=True)  # an OFD page can hold tens of thousands of them
 class Line:
     text: str
     left: float
@@ -124,6 +124,17 @@ def tidy(text: str) -> str:
             chars.append(ch)
         out.append("".join(chars))
     return "\n".join(out)
+
+
+def has_ink(image, spread: int = 32) -> bool:
+    """Whether a page or picture has anything on it. A blank page (one flat colour, give or take a
+    little scanner noise) is never handed to OCR, which would spend two seconds to find nothing.
+
+    The picture is shrunk by averaging first (a 300 dpi page to about 1,000 pixels), which keeps a
+    line of print well below the paper's grey and smooths single noisy pixels away."""
+    factor = max(1, max(image.size) // 1000)
+    lo, hi = (image.reduce(factor) if factor > 1 else image).convert("L").getextrema()
+    return hi - lo > spread
 
 
 def image_text(image) -> str:

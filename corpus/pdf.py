@@ -3,6 +3,11 @@
 A page whose text layer holds fewer than MIN_TEXT_CHARS characters is a scan (or a photo of
 a stamped page); only those pages are OCRed, so a digital PDF never pays for OCR and never has
 its exact text replaced by a recognised one. Every block records its page for the citation.
+
+Limits (corpus/limits.py) hold while reading: the page count is checked before any page is
+read, the text is measured as it is extracted, a page is rendered no larger than the pixel limit
+(a bigger sheet at a lower resolution), a stored picture is taken out only if it fits it, blank
+pages are never OCRed, and OCR stops when the document's OCR time is spent.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import re
 import warnings
 from pathlib import Path
 
+from policyqa.corpus.limits import LimitExceeded, OcrClock, ReadLimits, scale_to_fit, too_long
 from policyqa.corpus.loaders import LoadError
 from policyqa.corpus.tables import row_lines
 from policyqa.corpus.textbuild import TextBuilder
@@ -38,22 +44,27 @@ def pdf(path: Path, options: LoadOptions) -> Extracted:
 def _pdf(path: Path, options: LoadOptions, complaints: list[tuple[int, str]]) -> Extracted:
     from pypdf import PdfReader
 
+    limits = options.limits
     reader = PdfReader(str(path))
     if reader.is_encrypted:
         raise LoadError(f"{path}: PDF is encrypted; save an unencrypted copy")
+    pages = len(reader.pages)
+    if pages > limits.pages:
+        raise LimitExceeded(f"has {pages:,} pages (limit {limits.pages:,})")
     title = None
     if reader.metadata and reader.metadata.title:
         title = str(reader.metadata.title).strip() or None
-    texts, bad = _page_texts(reader, complaints)
+    texts, bad = _page_texts(reader, complaints, limits.document_chars)
     text_pages = [i for i, t in enumerate(texts) if has_text_layer(t)]
     scanned = [i for i, t in enumerate(texts) if not has_text_layer(t)]
     tables = _table_pages(path, text_pages)
     failed: dict[int, str] = {}
-    recognised = _ocr_pages(reader, path, scanned, options, failed) if options.ocr and scanned else {}
+    notes: list[str] = []
+    recognised = _ocr_pages(reader, path, scanned, options, failed, notes) if options.ocr and scanned else {}
     bad = {i: why for i, why in bad.items() if not recognised.get(i, "").strip()}  # OCR may still read it
     bad.update({i: why for i, why in failed.items() if i not in bad})
     bad = dict(sorted(bad.items()))
-    b = TextBuilder()
+    b = TextBuilder(limits.document_chars)
     for i, text in enumerate(texts):
         if i in tables:
             for block, is_row in tables[i]:
@@ -72,16 +83,18 @@ def _pdf(path: Path, options: LoadOptions, complaints: list[tuple[int, str]]) ->
     if bad:
         ex.warnings = [f"{len(bad)} unreadable page(s) left out: "
                        + ", ".join(f"page {i + 1} ({why})" for i, why in list(bad.items())[:5])]
+    ex.warnings += notes
     return ex
 
 
-def _page_texts(reader, complaints: list[tuple[int, str]]) -> tuple[list[str], dict[int, str]]:
+def _page_texts(reader, complaints: list[tuple[int, str]], max_chars: int) -> tuple[list[str], dict[int, str]]:
     """Each page's text layer, and the pages that could not be read: (page index → why).
 
     A page with no text on which pypdf complained is corrupt, not blank (a blank page or a scan
-    says nothing)."""
+    says nothing). Text layers past `max_chars` in all stop the reading there."""
     texts: list[str] = []
     bad: dict[int, str] = {}
+    total = 0
     for i, page in enumerate(reader.pages):
         before = len(complaints)
         try:
@@ -94,6 +107,9 @@ def _page_texts(reader, complaints: list[tuple[int, str]]) -> tuple[list[str], d
         if said and not text:
             bad[i] = said[0][:80]
         texts.append(text)
+        total += len(text)
+        if total > max_chars:
+            raise too_long(max_chars)
     return texts, bad
 
 
@@ -120,39 +136,94 @@ def _captured_pypdf():
         logger.propagate = propagate
 
 
-def _ocr_pages(reader, path: Path, pages: list[int], options: LoadOptions, failed: dict[int, str]) -> dict[int, str]:
+def _ocr_pages(reader, path: Path, pages: list[int], options: LoadOptions, failed: dict[int, str],
+               notes: list[str]) -> dict[int, str]:
+    """OCR of the pages without a text layer: blank ones skipped, within the document's OCR time."""
     from tqdm import tqdm
 
     from policyqa.corpus import ocr
 
+    limits = options.limits
+    clock = OcrClock(limits)
+    renderer = _Renderer(path, limits)
     out: dict[int, str] = {}
     bar = tqdm(pages, desc=f"OCR {path.name}", unit="page", leave=False, disable=not options.progress)
-    for i in bar:
-        try:
-            out[i] = ocr.image_text(_page_image(reader, path, i))
-        except ocr.OcrUnavailable as e:
-            raise LoadError(f"{path}: page {i + 1} has no text layer and {e}; or build with --no-ocr") from None
-        except Exception as e:  # a page whose picture cannot be taken out or rendered: the others still count
-            failed[i] = f"{type(e).__name__}: {str(e)[:80]}"
+    try:
+        for i in bar:
+            clock.check()
+            try:
+                with clock:
+                    image = _stored_picture(reader.pages[i], limits) or renderer.render(i)
+                    if ocr.has_ink(image):
+                        out[i] = ocr.image_text(image)
+                        notes += renderer.notes.pop(i, [])
+            except ocr.OcrUnavailable as e:
+                raise LoadError(f"{path}: page {i + 1} has no text layer and {e}; or build with --no-ocr") from None
+            except LimitExceeded:
+                raise
+            except Exception as e:  # a page whose picture cannot be taken out or rendered: the others still count
+                failed[i] = f"{type(e).__name__}: {str(e)[:80]}"
+    finally:
+        renderer.close()
     return out
 
 
-def _page_image(reader, path: Path, i: int):
-    """The page's scanned picture as stored (no resampling); a rendering when it cannot be taken out."""
-    try:
-        images = [im.image for im in reader.pages[i].images]
-    except Exception:  # a filter PIL cannot decode (JBIG2, …): render the page instead
-        images = []
-    images = [im for im in images if im is not None and min(im.size) >= 300]
-    if images:
-        return max(images, key=lambda im: im.size[0] * im.size[1])
-    import pypdfium2 as pdfium
+def _stored_picture(page, limits: ReadLimits):
+    """The page's scanned picture as stored (no resampling), or None to render the page instead.
 
-    doc = pdfium.PdfDocument(str(path))
+    The largest picture is taken, if it is scan-sized (300 pixels on its short side) and within the
+    pixel limit. Sizes are read from the picture's dictionary before anything is decoded, and again
+    from the decoded stream (which may disagree): an oversized picture is never decoded whole."""
     try:
-        return doc[i].render(scale=RENDER_DPI / 72).to_pil()
-    finally:
-        doc.close()
+        xobjects = page["/Resources"].get_object()["/XObject"].get_object()
+        sizes = []
+        for name in xobjects:
+            obj = xobjects[name].get_object()
+            if obj.get("/Subtype") == "/Image":
+                width, height = int(obj.get("/Width", 0)), int(obj.get("/Height", 0))
+                sizes.append((width * height, min(width, height), name))
+    except Exception:  # no pictures, or a damaged dictionary: render the page
+        return None
+    if not sizes:
+        return None
+    pixels, short_side, name = max(sizes)
+    if short_side < 300 or pixels > limits.page_pixels:
+        return None
+    try:
+        image = page.images[name].image
+    except Exception:  # a filter PIL cannot decode (JBIG2, …): render the page instead
+        return None
+    if image is None or image.size[0] * image.size[1] > limits.page_pixels:
+        return None
+    return image
+
+
+class _Renderer:
+    """Pages rendered for OCR at RENDER_DPI, or lower where a page that large would pass the pixel limit."""
+
+    def __init__(self, path: Path, limits: ReadLimits) -> None:
+        self.path, self.limits, self.doc = path, limits, None
+        self.notes: dict[int, list[str]] = {}  # page index → what the reader should know (a lower resolution)
+
+    def render(self, i: int):
+        import pypdfium2 as pdfium
+
+        if self.doc is None:
+            self.doc = pdfium.PdfDocument(str(self.path))
+        page = self.doc[i]
+        try:
+            width, height = page.get_size()
+            scale = scale_to_fit(width, height, RENDER_DPI / 72, self.limits.page_pixels)
+            if scale < RENDER_DPI / 72:
+                self.notes[i] = [f"page {i + 1} ({width:,.0f} × {height:,.0f} pt) read at {scale * 72:.0f} dpi "
+                                 f"to stay within {self.limits.page_pixels / 1e6:,.0f} megapixels"]
+            return page.render(scale=scale).to_pil()
+        finally:
+            page.close()
+
+    def close(self) -> None:
+        if self.doc is not None:
+            self.doc.close()
 
 
 def _table_pages(path: Path, pages: list[int]) -> dict[int, list[tuple[str, bool]]]:

@@ -7,21 +7,24 @@ it already holds; only files whose hash is new are loaded and chunked.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from policyqa.corpus.limits import ReadLimits
 from policyqa.corpus.loaders import SUPPORTED, LoadError, load
 from policyqa.corpus.metadata import extract
-from policyqa.corpus.paths import shown, walk, walk_named
+from policyqa.corpus.paths import Located, Skipped, shown, walk, walk_named
 from policyqa.corpus.sections import ChunkParams, passages
 from policyqa.corpus.types import Document, LoadOptions
 
 # A longer text is refused by name: 3,000,000 characters are about 6,000 passages, some 8 minutes
 # of embedding on two CPU cores (12 passages/s), and no policy document comes near (the seeds are
 # under 10,000). A 50 MB text file (17 million characters of Chinese) would take hours; it is
-# skipped in seconds instead, with this reason.
-MAX_DOCUMENT_CHARS = 3_000_000
+# skipped in seconds instead, with this reason. The number lives with the other limits on what
+# one file may cost (corpus/limits.py), which loaders enforce while the text is being built.
+MAX_DOCUMENT_CHARS = ReadLimits().document_chars
 # A file whose size and modification time match what the last scan recorded keeps its hash
 # unread, unless it was modified this close to that scan: a change within the same timestamp
 # tick (2 s on the coarsest file systems) would not move the time.
@@ -29,22 +32,14 @@ RACY_NS = 2_000_000_000
 
 
 @dataclass
-class FileEntry:
+class FileEntry(Located):
+    """A file of the folder with the hash of its bytes: what a build decides on."""
+
     source: str  # relative to the corpus folder, '/'-separated
-    location: str | Path  # the file; a string from a walk (a Path per file was most of a scan's time)
+    location: str | Path
     doc_id: str  # hash of the bytes
     size: int
     mtime_ns: int = 0
-
-    @property
-    def path(self) -> Path:
-        return Path(self.location)
-
-
-@dataclass
-class Skipped:
-    source: str
-    reason: str
 
 
 def content_hash(data: bytes) -> str:
@@ -69,7 +64,7 @@ def scan(corpus_dir: Path, known: Mapping[str, tuple[int, int, str]] | None = No
         raise FileNotFoundError(f"corpus folder {shown(str(corpus_dir))} does not exist; create it and put documents in it")
     found, passed = walk(corpus_dir) if only is None else walk_named(corpus_dir, only)
     entries: list[FileEntry] = []
-    skipped = [Skipped(p.rel, p.reason) for p in passed]
+    skipped = list(passed)
     for f in found:
         name = f.rel.rpartition("/")[2]
         dot = name.rfind(".")
@@ -93,8 +88,16 @@ def scan(corpus_dir: Path, known: Mapping[str, tuple[int, int, str]] | None = No
 
 
 def read_document(entry: FileEntry, params: ChunkParams, options: LoadOptions = LoadOptions(),
-                  max_chars: int = MAX_DOCUMENT_CHARS) -> Document:
-    """Load, describe and chunk one file; raises LoadError with a one-line reason."""
+                  max_chars: int | None = None) -> Document:
+    """Load, describe and chunk one file; raises LoadError with a one-line reason.
+
+    `max_chars` (bench/bench_big_file.py --no-limit) replaces the character limit of
+    `options.limits`, and lets a text file be as large as that many characters can be."""
+    limits = options.limits
+    if max_chars is not None:
+        limits = replace(limits, document_chars=max_chars, text_file_bytes=max(limits.text_file_bytes, min(4 * max_chars, sys.maxsize)))
+        options = replace(options, limits=limits)
+    max_chars = limits.document_chars
     ex = load(entry.path, options)
     if len(ex.text) > max_chars:
         raise LoadError(

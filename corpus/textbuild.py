@@ -2,16 +2,20 @@
 
 Loaders that know pages, OCR or table rows append blocks here, so the offsets of those regions
 are exact in the final text: every block is normalised before it is placed, and blocks are
-joined by one newline, so nothing shifts afterwards.
+joined by one newline, so nothing shifts afterwards. A builder given `max_chars` refuses the
+block that would take the text past it, so a document over the limit stops growing there
+instead of being built whole and measured afterwards.
 """
 
 from __future__ import annotations
 
+from policyqa.corpus.limits import too_long
 from policyqa.corpus.types import Extracted, Heading, Region
 
 
 class TextBuilder:
-    def __init__(self) -> None:
+    def __init__(self, max_chars: int | None = None) -> None:
+        self.max_chars = max_chars
         self.parts: list[str] = []
         self.pos = 0
         self.headings: list[Heading] = []
@@ -32,6 +36,8 @@ class TextBuilder:
         if self.parts:
             self.pos += 1  # the newline joining blocks
         start, end = self.pos, self.pos + len(text)
+        if self.max_chars is not None and end > self.max_chars:
+            raise too_long(self.max_chars)
         self.parts.append(text)
         self.pos = end
         if page is not None or ocr:

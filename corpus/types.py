@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from policyqa.corpus.limits import ReadLimits
+
 
 @dataclass
 class Heading:
@@ -22,10 +24,12 @@ class Heading:
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """How loaders may work: `ocr` False never reads images (policyqa build --no-ocr)."""
+    """How loaders may work: `ocr` False never reads images (policyqa build --no-ocr); `limits` bound
+    what one file may cost (corpus/limits.py)."""
 
     ocr: bool = True
     progress: bool = False  # per-page bars for slow work (OCR) inside one file
+    limits: ReadLimits = ReadLimits()
 
 
 @dataclass

@@ -33,7 +33,7 @@ from policyqa.errors import EncoderError
 
 CHOICES = ("auto", "fp32", "bf16", "onnx", "onnx-int8")  # what a user may ask for; fp16 is what auto picks on a GPU
 VARIANTS = ("fp32", "bf16", "fp16", "onnx", "onnx-int8")
-# Variants whose vectors agree with fp32 to cosine >= 0.9999 (measured, README "Encoders"): an
+# Variants whose vectors agree with fp32 to cosine >= 0.9999 (measured, docs/performance.md "Encoders"): an
 # index built with one may be asked with another. onnx-int8 (cosine ~0.99, top-1 differs) may not.
 EXACT = frozenset({"fp32", "bf16", "fp16", "onnx"})
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})

@@ -28,7 +28,7 @@ STOPWORDS = frozenset(
 TOKEN_OK = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
 # jieba cuts a run of letters and digits holding . - _ into its alphanumeric pieces (a-league →
 # a - league, 2.4km → 2.4 km); jieba-rs keeps such a run whole. Cutting it first as jieba would
-# makes the two agree (README, Scale: 1,791 of 1,792 texts identical).
+# makes the two agree (docs/scale.md: 1,791 of 1,792 texts identical).
 _PUNCTUATED_RUN = re.compile(r"[a-z0-9+#&._%\-]*[._\-][a-z0-9+#&._%\-]*")
 _ALNUM = re.compile(r"([a-z0-9]+(?:\.\d+)?%?)")  # jieba's finalseg.re_skip, lowercased text
 _lock = threading.Lock()

@@ -15,7 +15,7 @@ SQuAD report if given; each candidate threshold is then scored without asking ag
 one that refuses the most negatives while refusing at most 5% of answerable questions in each
 set (the lowest such, on ties) is picked. `support` lists places for the aggregate questions
 at each share of the best place's topical weight (Retrieval.support). Each prints one Markdown
-table; the README's "Choosing defaults" quotes them. Cosines differ between models, so the
+table; docs/evaluation.md "Choosing defaults" quotes them. Cosines differ between models, so the
 threshold is chosen per model (config.NO_ANSWER_THRESHOLDS); give each model its own --index so
 that switching does not re-embed.
 """

@@ -1,7 +1,7 @@
 """Bring the index in line with the corpus folder, doing only the work that changed.
 
-The index is a list of immutable segments (index/segment.py) and a commit naming them
-(index/layout.py). Unchanged files (same bytes, same chunker, same model) stay where they are,
+The index is a list of immutable segments (index/store/segment.py) and a commit naming them
+(index/store/layout.py). Unchanged files (same bytes, same chunker, same model) stay where they are,
 untouched; new and changed files are read (in parallel processes when there are many),
 tokenized and embedded into new segments; a removed or replaced file's passages become a
 tombstone: its document drops out of the commit's catalogue. Passages are embedded only when
@@ -26,8 +26,8 @@ from operator import itemgetter
 from pathlib import Path
 
 from policyqa.config import Settings
-from policyqa.corpus.paths import shown
-from policyqa.corpus.reader import FileEntry, Skipped
+from policyqa.corpus.paths import Skipped, shown
+from policyqa.corpus.reader import FileEntry
 from policyqa.corpus.types import Document
 from policyqa.encode import embedder, encoders, tokenizer
 from policyqa.errors import BuildLocked, EmptyCorpus, IndexDamaged, IndexMissing
@@ -39,9 +39,10 @@ from policyqa.index.store import layout, segment
 from policyqa.index.store.cache import EmbeddingCache, open_cache
 from policyqa.index.store.schema import Catalog, CatalogEntry, Manifest, SegmentEntry
 from policyqa.index.usable import rebuild_command
+from policyqa.index.writing import writing_index
 
 SEGMENT_ROWS = 20_000  # passages a build holds in memory before writing them as a segment: bounds its memory
-BIG_ROWS = 200_000  # a build folds its segments into one once they hold this many passages (README, Scale)
+BIG_ROWS = 200_000  # a build folds its segments into one once they hold this many passages (docs/scale.md)
 
 
 
@@ -90,34 +91,44 @@ class BuildReport:
 def _lock(index_dir: Path):
     from filelock import FileLock, Timeout
 
-    index_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(index_dir / "build.lock"), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise BuildLocked(
-            f"another build or update is running on {index_dir} (lock {index_dir / 'build.lock'}); wait for it to finish and retry"
-        ) from None
+    with writing_index(index_dir):
+        index_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(index_dir / "build.lock"), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise BuildLocked(
+                f"another build or update is running on {index_dir} (lock {index_dir / 'build.lock'}); wait for it to finish and retry"
+            ) from None
     return lock
 
 
-def build(settings: Settings, progress: bool = True, only: list[str] | None = None) -> BuildReport:
+@contextlib.contextmanager
+def index_lock(index_dir: Path):
+    """Hold the index's build lock (BuildLocked at once when another writer has it). `add` and `remove`
+    take it before they change the documents folder, so one that is refused leaves the folder as it was."""
+    lock = _lock(Path(index_dir))
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def build(settings: Settings, progress: bool = True, only: list[str] | None = None, locked: bool = False) -> BuildReport:
     """Reconcile `settings.index_dir` with `settings.corpus_dir`; the last commit stays live until the next.
 
     `only` (names in the folder, as `add` and `remove` know them) reconciles just those files and
     trusts the live commit for the rest, so an update's cost follows the change: at 67,000 files
-    walking the folder was most of an add. Without a usable commit the whole folder is scanned."""
+    walking the folder was most of an add. Without a usable commit the whole folder is scanned.
+    `locked`: the caller holds `index_lock` already."""
     index_dir = Path(settings.index_dir)
-    lock = _lock(index_dir)
-    try:
-        with _collector_paused():
+    with contextlib.nullcontext() if locked else index_lock(index_dir):
+        with _collector_paused(), writing_index(index_dir):
             report = _build(settings, index_dir, progress, only)
         synced = backends.after_build(settings, progress)  # a Milvus collection follows the embedded index
         if synced:
             report.notes.append(synced)
         return report
-    finally:
-        lock.release()
 
 
 @contextlib.contextmanager
@@ -144,7 +155,7 @@ class _Previous:
     manifest: Manifest | None = None
     healthy: dict[str, SegmentEntry] = field(default_factory=dict)  # segment name → commit entry
     damaged: list[str] = field(default_factory=list)
-    encoder: str = "fp32"  # the resolved variant this build embeds with (index/encoders.py)
+    encoder: str = "fp32"  # the resolved variant this build embeds with (encode/encoders.py)
 
 
 def _previous(index_dir: Path, settings: Settings, model_key: str, report: BuildReport) -> _Previous:

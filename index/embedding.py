@@ -26,7 +26,7 @@ def embed(cache: EmbeddingCache, settings: Settings, texts: list[str], hashes: l
     found = cache.get(hashes)
     missing = list(dict.fromkeys(h for h in hashes if h not in found))
     text_of = dict(zip(hashes, texts))
-    if settings.ray_address is not None and missing:  # embed on a Ray cluster (index/ray_embed.py)
+    if settings.ray_address is not None and missing:  # embed on a Ray cluster (encode/ray_embed.py)
         from policyqa.encode.ray_embed import ray_encoder
 
         encode = ray_encoder(settings.ray_address)

@@ -17,7 +17,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from policyqa.config import Settings
-from policyqa.corpus.reader import FileEntry, Skipped, read_document, scan
+from policyqa.corpus.paths import Skipped
+from policyqa.corpus.reader import FileEntry, read_document, scan
 from policyqa.corpus.types import Document, LoadOptions
 from policyqa.encode.tokenizer import tokenize
 from policyqa.errors import LoadError

@@ -7,6 +7,8 @@ fixes it, and a non-zero exit code; tracebacks are for bugs only.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
@@ -56,7 +58,12 @@ def _read_questions(args) -> list[str]:
         path = Path(args.questions)
         if not path.exists():
             raise CliError(f"questions file {path} not found")
-        questions = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        try:
+            text = path.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            line = path.read_bytes()[: e.start].count(b"\n") + 1
+            raise CliError(f"questions file {path} is not UTF-8 (line {line}); save it as UTF-8 and run again") from None
+        questions = [ln.strip() for ln in text.splitlines() if ln.strip()]
         if not questions:
             raise CliError(f"questions file {path} has no questions (one per line)")
         return questions
@@ -65,14 +72,16 @@ def _read_questions(args) -> list[str]:
     return [args.question]
 
 
-def print_answer(answer, out=sys.stdout) -> None:
+def print_answer(answer, out=None) -> None:
     from policyqa.corpus.paths import shown
 
-    w = out.write
+    w = (out or sys.stdout).write  # sys.stdout as it is now (a default argument would keep the one at import)
     w(f"\n问：{answer.question}\n")
     for note in answer.notes:
         w(f"  ※ {note}\n")
-    if not answer.found:
+    if not answer.hits:
+        w("  未找到相关内容：没有符合条件的段落。\n")
+    elif not answer.found:
         w("  未找到相关内容。以下是最接近的段落，仅供参考：\n")
     if answer.groups:
         w(f"  涉及 {len(answer.groups)} 个地方：\n")
@@ -158,59 +167,92 @@ def cmd_eval(args) -> int:
     return eval_main(args, _settings(args))
 
 
+def _web_names(args) -> tuple[list[str], list[str]]:
+    """(--allowed-host names with $POLICYQA_ALLOWED_HOSTS', --cors-origin origins), checked before the model loads."""
+    from policyqa.ui.guard import check_host, check_origin
+
+    env = [h for h in os.environ.get("POLICYQA_ALLOWED_HOSTS", "").split(",") if h.strip()]
+    try:
+        return [check_host(h) for h in [*env, *(args.allowed_host or [])]], [check_origin(o) for o in args.cors_origin or []]
+    except ValueError as e:
+        raise CliError(str(e)) from None
+
+
 def cmd_serve(args) -> int:
     from policyqa.errors import PortInUse
     from policyqa.ui.app import serve
 
+    hosts, origins = _web_names(args)
     try:
         serve(_settings(args), host=args.host, port=args.port, build_if_missing=args.build_if_missing,
-              allow_writes=args.allow_writes)
+              allow_writes=args.allow_writes, allowed_hosts=hosts, cors_origins=origins)
     except PortInUse as e:
         raise CliError(str(e)) from None
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="policyqa", description="Search and question answering over Chinese policy documents")
-    sub = p.add_subparsers(dest="command", required=True)
+def _common(sp, corpus: bool = True, model: bool = True, backend: bool = True) -> None:
+    """The flags that say which index, documents, model and backend a command works on."""
+    sp.add_argument("--index", help="index folder (default: var/index or $POLICYQA_INDEX)")
+    if corpus:
+        sp.add_argument("--corpus", help="documents folder (default: documents or $POLICYQA_CORPUS)")
+    if model:
+        sp.add_argument("--model", help="m3e-small (default), e5-small (multilingual-e5-small, MIT), "
+                                         "or a sentence-transformers model name or path")
+        sp.add_argument("--encoder", choices=["auto", "fp32", "bf16", "onnx", "onnx-int8"],
+                        help="how the model runs (default auto: bf16 on a CPU with AVX-512 BF16/AMX, fp16 on a GPU, "
+                             "else fp32; onnx variants need onnxruntime); see docs/performance.md")
+    if backend:
+        sp.add_argument("--backend", choices=("faiss", "milvus"),
+                        help="where passages are stored and searched: faiss, the embedded index (default), or milvus")
+        sp.add_argument("--milvus-uri", metavar="URI", help="a milvus-lite file (default var/milvus.db) or "
+                        "http://host:19530; credentials only from $POLICYQA_MILVUS_TOKEN or _USER/_PASSWORD")
 
-    def common(sp, corpus=True, model=True, backend=True):
-        sp.add_argument("--index", help="index folder (default: var/index or $POLICYQA_INDEX)")
-        if corpus:
-            sp.add_argument("--corpus", help="documents folder (default: documents or $POLICYQA_CORPUS)")
-        if model:
-            sp.add_argument("--model", help="m3e-small (default), e5-small (multilingual-e5-small, MIT), "
-                                             "or a sentence-transformers model name or path")
-            sp.add_argument("--encoder", choices=["auto", "fp32", "bf16", "onnx", "onnx-int8"],
-                            help="how the model runs (default auto: bf16 on a CPU with AVX-512 BF16/AMX, fp16 on a GPU, "
-                                 "else fp32; onnx variants need onnxruntime); see README, Encoders")
-        if backend:
-            sp.add_argument("--backend", choices=("faiss", "milvus"),
-                            help="where passages are stored and searched: faiss, the embedded index (default), or milvus")
-            sp.add_argument("--milvus-uri", metavar="URI", help="a milvus-lite file (default var/milvus.db) or "
-                            "http://host:19530; credentials only from $POLICYQA_MILVUS_TOKEN or _USER/_PASSWORD")
 
-    def reranker(sp):
-        sp.add_argument("--reranker", metavar="NAME_OR_PATH",
-                        help="cross-encoder (a local folder: none ships offline) that re-orders the top candidates "
-                             "(default: $POLICYQA_RERANKER, else off)")
+def _reranker(sp) -> None:
+    sp.add_argument("--reranker", metavar="NAME_OR_PATH",
+                    help="cross-encoder (a local folder: none ships offline) that re-orders the top candidates "
+                         "(default: $POLICYQA_RERANKER, else off)")
 
-    def vectors(sp):
-        sp.add_argument("--vectors", choices=["auto", "flat", "hnsw", "ivf-sq8"],
-                        help="vector search: flat (exact), hnsw or ivf-sq8 (approximate, FAISS), or auto (default: "
-                             "flat up to 20,000 passages, then hnsw); see README, Scale")
 
+def _vectors(sp) -> None:
+    sp.add_argument("--vectors", choices=["auto", "flat", "hnsw", "ivf-sq8"],
+                    help="vector search: flat (exact), hnsw or ivf-sq8 (approximate, FAISS), or auto (default: "
+                         "flat up to 20,000 passages, then hnsw); see docs/scale.md")
+
+
+def _writers(sub) -> None:
+    """build, add and remove: the commands that change the index."""
     b = sub.add_parser("build", help="build or update the index from the documents folder")
-    common(b)
-    vectors(b)
+    _common(b)
+    _vectors(b)
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="embed new passages on a Ray cluster (ray://host:10001 or auto); without ADDRESS a local Ray")
     b.add_argument("--no-ocr", action="store_true", help="do not OCR scanned PDF pages or pictures in .docx (they are skipped)")
     b.set_defaults(func=cmd_build)
 
+    ad = sub.add_parser("add", help="copy files or folders into the documents folder and index them")
+    _common(ad)
+    _vectors(ad)
+    ad.add_argument("paths", nargs="+")
+    ad.add_argument("--quiet", action="store_true")
+    ad.add_argument("--no-ocr", action="store_true", help="do not OCR scanned PDF pages or pictures in .docx (they are skipped)")
+    ad.set_defaults(func=cmd_add)
+
+    rm = sub.add_parser("remove", help="take documents out of the folder and the index")
+    _common(rm)
+    _vectors(rm)
+    rm.add_argument("sources", nargs="+", help="file names relative to the documents folder")
+    rm.add_argument("--quiet", action="store_true")
+    rm.add_argument("--no-ocr", action="store_true", help="the rebuild after removing does not OCR (as build --no-ocr)")
+    rm.set_defaults(func=cmd_remove)
+
+
+def _readers(sub) -> None:
+    """ask, status, check and eval: the commands that only read."""
     a = sub.add_parser("ask", help="ask a question")
-    common(a, corpus=False)
+    _common(a, corpus=False)
     a.add_argument("question", nargs="?")
     a.add_argument("--questions", help="file with one question per line (model loaded once)")
     a.add_argument("--top-k", type=int, default=5)
@@ -219,53 +261,53 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--year", type=int)
     a.add_argument("--doc-type", help="e.g. 工作要点, 工作方案, 提案答复, 新闻报道, 进展汇报")
     a.add_argument("--json", action="store_true", help="one JSON object per question, one per line")
-    reranker(a)
+    _reranker(a)
     a.set_defaults(func=cmd_ask)
 
-    ad = sub.add_parser("add", help="copy files or folders into the documents folder and index them")
-    common(ad)
-    vectors(ad)
-    ad.add_argument("paths", nargs="+")
-    ad.add_argument("--quiet", action="store_true")
-    ad.add_argument("--no-ocr", action="store_true", help="do not OCR scanned PDF pages or pictures in .docx (they are skipped)")
-    ad.set_defaults(func=cmd_add)
-
-    rm = sub.add_parser("remove", help="take documents out of the folder and the index")
-    common(rm)
-    vectors(rm)
-    rm.add_argument("sources", nargs="+", help="file names relative to the documents folder")
-    rm.add_argument("--quiet", action="store_true")
-    rm.add_argument("--no-ocr", action="store_true", help="the rebuild after removing does not OCR (as build --no-ocr)")
-    rm.set_defaults(func=cmd_remove)
-
     st = sub.add_parser("status", help="what the index holds and what is not indexed yet")
-    common(st, model=False)
+    _common(st, model=False)
     st.set_defaults(func=cmd_status)
 
     ck = sub.add_parser("check", help="verify every file of the index against its checksum")
-    common(ck, corpus=False, model=False, backend=False)
+    _common(ck, corpus=False, model=False, backend=False)
     ck.set_defaults(func=cmd_check)
 
     ev = sub.add_parser("eval", help="run the retrieval evaluation set")
-    common(ev)
+    _common(ev)
     ev.add_argument("--gold", help="gold questions (default: eval/gold.jsonl)")
     ev.add_argument("--modes", default="bm25,dense,hybrid")
     ev.add_argument("--k", type=int, default=10)
     ev.add_argument("--squad", help="evaluate a SQuAD-format dataset (file or folder of .json) instead")
     ev.add_argument("--limit", type=int, help="only the first N questions (quick runs)")
     ev.add_argument("--report", default="var/eval-report", help="report folder (Markdown, JSON, PNG)")
-    reranker(ev)
+    _reranker(ev)
     ev.set_defaults(func=cmd_eval)
 
+
+def _server(sub) -> None:
     sv = sub.add_parser("serve", help="serve the web UI and the JSON API (/api, docs at /docs)")
-    common(sv)
+    _common(sv)
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     sv.add_argument("--port", type=int, default=7860)
     sv.add_argument("--build-if-missing", action="store_true", help="build the index first when there is none")
     sv.add_argument("--allow-writes", action="store_true",
                     help="let the HTTP API upload and delete documents (default: off, the API is read-only)")
-    reranker(sv)
+    sv.add_argument("--allowed-host", action="append", metavar="NAME",
+                    help="also answer requests for this Host name, e.g. a reverse proxy's (repeatable; *.example.org for "
+                         "its subdomains; also $POLICYQA_ALLOWED_HOSTS, comma-separated). Default: this machine's names only")
+    sv.add_argument("--cors-origin", action="append", metavar="URL",
+                    help="let pages of this origin (e.g. https://portal.example.org) call the API from a browser, and write "
+                         "with --allow-writes (repeatable; default: none)")
+    _reranker(sv)
     sv.set_defaults(func=cmd_serve)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="policyqa", description="Search and question answering over Chinese policy documents")
+    sub = p.add_subparsers(dest="command", required=True)
+    _writers(sub)
+    _readers(sub)
+    _server(sub)
     return p
 
 
@@ -282,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "180")
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # Milvus's gRPC client: errors arrive as exceptions, not log lines
     args = parser().parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # a byte that is not UTF-8 in a file name prints escaped, not as a traceback
+        with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return args.func(args)
     except (PolicyQAError, FileNotFoundError) as e:

@@ -11,10 +11,11 @@ Environment variables (all optional, read by the CLI):
   POLICYQA_RERANKER  cross-encoder name or local folder to re-order the top candidates (default: unset = off)
   POLICYQA_DEVICE    cpu | cuda (default: cuda when available, else cpu)
   POLICYQA_EMBED_CHUNK  passages embedded (and cached) per step of a build (default: 512)
-  POLICYQA_ENCODER   auto | fp32 | bf16 | onnx | onnx-int8 (default: auto; README "Encoders")
+  POLICYQA_ENCODER   auto | fp32 | bf16 | onnx | onnx-int8 (default: auto; docs/performance.md "Encoders")
   POLICYQA_BACKEND   faiss | milvus: where passages are stored and searched (default: faiss, the embedded index)
   POLICYQA_MILVUS_URI   milvus-lite file (./var/milvus.db) or server (http://host:19530) (default: var/milvus.db)
   POLICYQA_MILVUS_TOKEN, POLICYQA_MILVUS_USER, POLICYQA_MILVUS_PASSWORD  Milvus credentials (never flags)
+  POLICYQA_ALLOWED_HOSTS  more Host names `serve` answers, comma-separated (beside --allowed-host)
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ MAX_QUESTION_CHARS = 1000
 
 @dataclass(frozen=True)
 class Retrieval:
-    """Ranking knobs; defaults were chosen on the evaluation set (README, "Choosing defaults")."""
+    """Ranking knobs; defaults were chosen on the evaluation set (docs/evaluation.md, "Choosing defaults")."""
 
     fusion: str = "weighted"  # weighted (min-max scores) | rrf (reciprocal rank)
     rrf_k: int = 60
@@ -71,7 +72,7 @@ class Settings:
     # a sentence-transformers CrossEncoder (name or local folder); None = no reranking, nothing loaded
     reranker: str | None = None
     device: str | None = None  # None: cuda when available, else cpu
-    # auto | fp32 | bf16 | onnx | onnx-int8 (index/encoders.py; README "Encoders"): auto = bf16 where the
+    # auto | fp32 | bf16 | onnx | onnx-int8 (encode/encoders.py; docs/performance.md "Encoders"): auto = bf16 where the
     # CPU has AVX-512 BF16/AMX, fp16 on a GPU, else fp32
     encoder: str = "auto"
     batch_size: int = 32
@@ -81,7 +82,7 @@ class Settings:
     vectors: str = "auto"
     chunking: ChunkParams = ChunkParams()
     retrieval: Retrieval = Retrieval()
-    backend: str = "faiss"  # faiss: the embedded index | milvus: a Milvus collection (index/milvus_backend.py)
+    backend: str = "faiss"  # faiss: the embedded index | milvus: a Milvus collection (index/backends/milvus/search.py)
     milvus_uri: str = "var/milvus.db"  # a milvus-lite file, or http://host:19530 for a server or cluster
     milvus_collection: str = "policyqa"
     ray_address: str | None = None  # None: embed here; "local": a local Ray; else a Ray cluster's address

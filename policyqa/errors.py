@@ -70,6 +70,15 @@ class EmptyCorpus(PolicyQAError):
     """The documents folder holds nothing to index."""
 
 
+class CannotWrite(PolicyQAError):
+    """A folder cannot be written: no permission, a read-only file system, or a full disk; `full`
+    says which (the API answers 507 or 503)."""
+
+    def __init__(self, message: str, full: bool = False):
+        super().__init__(message)
+        self.full = full
+
+
 class UpdateError(PolicyQAError):
     """An add or remove that cannot be done as asked."""
 

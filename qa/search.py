@@ -1,7 +1,7 @@
 """Question in, ranked and cited passages out.
 
 Dense and lexical (BM25) candidates, filtered by metadata, come from the storage backend
-(index/backend.py: the embedded index or Milvus) and are fused (qa/fusion.py),
+(index/backends/base.py: the embedded index or Milvus) and are fused (qa/fusion.py),
 capped per document so one long report cannot fill the page, and each hit gets its answering
 sentence (qa/answer.py). Aggregate questions (哪些城市) search deeper and group by place
 (qa/grouping.py). Whether the hits answer at all is qa/refusal.py's call.
@@ -9,6 +9,7 @@ sentence (qa/answer.py). Aggregate questions (哪些城市) search deeper and gr
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 
@@ -29,6 +30,21 @@ QUESTION_CACHE = 1024  # question vectors kept; prime() may hold more
 
 
 
+# A code point in U+D800–U+DFFF alone: a JSON "\ud800", or a byte that is not UTF-8 on the command line
+# (Python keeps it as U+DC80–U+DCFF). No tokenizer or encoder takes one, and nothing can print it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+DROPPED_NOTE = "问题中有无法识别的字符（不是有效的 UTF-8），已删除"
+
+
+def clean_text(text: str | None) -> tuple[str, bool]:
+    """`text` without the characters no encoder can take (lone surrogates); True when some were dropped.
+
+    The one place a question is cleaned: the CLI, the UI and the API all ask through `Searcher.ask`."""
+    text = text or ""
+    cleaned = _LONE_SURROGATE.sub("", text)
+    return cleaned, len(cleaned) != len(text)
+
+
 @dataclass
 class Filters:
     city: str | None = None
@@ -47,6 +63,23 @@ def rule_documents(idx: Backend, ranked: list[int], limit: int) -> list:
         d = idx.doc(pid)
         seen.setdefault(d.doc_id, d)
     return list(seen.values())
+
+
+def filter_notes(idx: Backend, f: Filters) -> list[str]:
+    """Why a search with filters found nothing: no document has that year, place or type (each named),
+    or none has them all together. Only called when nothing was found, so reading every document's
+    metadata costs nothing on the common path."""
+    given = [(label, value, Scope(**{key: value})) for key, label, value in
+             (("city", "城市", f.city), ("year", "年份", f.year), ("doc_type", "文档类型", f.doc_type)) if value]
+    if not given:
+        return []
+    metas = [d.meta for d in idx.docs.values()]
+    alone = [f"{label} {value}" for label, value, scope in given if not any(scope.admits(m) for m in metas)]
+    if alone:
+        return ["没有符合筛选条件的文档：" + "、".join(alone) + "。请放宽或更换筛选条件"]
+    if len(given) > 1 and not any(Scope(f.city, f.year, f.doc_type).admits(m) for m in metas):
+        return ["没有同时符合这些筛选条件的文档：" + "、".join(f"{label} {value}" for label, value, _ in given) + "。请放宽筛选条件"]
+    return []
 
 
 class Searcher:
@@ -115,8 +148,9 @@ class Searcher:
     # -- the whole question -----------------------------------------------------------------
 
     def ask(self, question: str, top_k: int = 5, mode: str = "hybrid", filters: Filters | None = None) -> Answer:
-        question = (question or "").strip()
-        notes: list[str] = []
+        question, dropped = clean_text(question)
+        question = question.strip()
+        notes: list[str] = [DROPPED_NOTE] if dropped and question else []
         if not question:
             raise QuestionError("问题为空：请输入一个问题，例如“哪些城市设立了科技特派员工作站”")
         if len(question) > MAX_QUESTION_CHARS:
@@ -128,6 +162,7 @@ class Searcher:
             raise QuestionError("top-k must be at least 1")
         idx = self.backend  # one generation for the whole question, even if a build swaps meanwhile
         f = filters or Filters()
+        f = Filters(city=clean_text(f.city)[0].strip() or None, year=f.year, doc_type=clean_text(f.doc_type)[0].strip() or None)
         q = analyze(question, idx.cities, idx.prefectures)
         if not self.settings.retrieval.understand_query:
             q.cities, q.other_places, q.years, q.doc_types, q.names = [], [], [], [], []
@@ -186,6 +221,8 @@ class Searcher:
         answer.found, why = judge(case)
         if why:
             notes.append(why)
+        if not out:
+            notes += filter_notes(idx, f)
         return answer
 
     def _select(self, idx: Backend, ranked: list[int], q: Query, k: int) -> list[int]:

@@ -22,10 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from policyqa.config import Settings
-from policyqa.errors import BuildLocked, EmptyCorpus, IndexMismatch, IndexMissing, QuestionError, UpdateError
+from policyqa.errors import BuildLocked, CannotWrite, EmptyCorpus, IndexMismatch, IndexMissing, ModelError, PolicyQAError
 from policyqa.index.status import gather
 from policyqa.index.update import remove_sources, safe_name
-from policyqa.qa.search import Filters, Searcher
+from policyqa.index.writing import cannot_write
+from policyqa.qa.search import Filters, Searcher, clean_text
 from policyqa.qa.types import Answer
 from policyqa.ui.export import answer_csv
 from policyqa.ui.links import DEFAULT_MODE, DEFAULT_TOP_K, MAX_TOP_K
@@ -97,12 +98,14 @@ ERRORS = {code: {"model": ErrorDoc, "description": why} for code, why in [
     (404, "no such document or route"),
     (409, "another index build is running, or the last document"),
     (422, "a parameter missing, mistyped, out of range or unknown"),
-    (503, "no usable index"),
+    (503, "no usable index, or the index or documents folder cannot be written (permissions, read-only)"),
+    (507, "the disk is full: the upload or removal was not made"),
 ]}
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    """One line that can be sent: a lone surrogate (a JSON "\\ud800" echoed back) cannot be encoded as UTF-8."""
+    return " ".join(clean_text(str(text))[0].split())
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -117,6 +120,16 @@ def _validation_message(e: RequestValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
+# the HTTP status of each kind of user error, the first that matches; any other is 400 (the request as sent)
+STATUS = ((EmptyCorpus, 409), (IndexMissing, 503), (IndexMismatch, 503), (ModelError, 503))
+
+
+def status_of(e: PolicyQAError) -> int:
+    if isinstance(e, CannotWrite):
+        return 507 if e.full else 503  # a full disk, or a folder that cannot be written
+    return next((status for kind, status in STATUS if isinstance(e, kind)), 400)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException):
@@ -126,20 +139,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def invalid(request: Request, e: RequestValidationError):
         return _error(422, _validation_message(e))
 
-    def answer_with(status: int):
-        async def handler(request: Request, e: Exception):
-            return _error(status, str(e))
-
-        return handler
-
-    # the user's input or the index's state, each one line that names the fix (never a traceback)
-    for exc, status in ((QuestionError, 400), (UpdateError, 400), (EmptyCorpus, 409), (IndexMissing, 503),
-                        (IndexMismatch, 503)):
-        app.add_exception_handler(exc, answer_with(status))
-
-    @app.exception_handler(BuildLocked)
-    async def locked(request: Request, e: BuildLocked):
-        return _error(409, f"another index build is running; try again shortly ({e})")
+    @app.exception_handler(PolicyQAError)  # the user's input or the index's state: one line that names the fix
+    async def user_error(request: Request, e: PolicyQAError):
+        if isinstance(e, BuildLocked):
+            return _error(409, f"another index build is running; try again shortly ({e})")
+        return _error(status_of(e), str(e))
 
     @app.exception_handler(Exception)
     async def bug(request: Request, e: Exception):
@@ -164,6 +168,25 @@ def _save(upload: UploadFile, dest: Path, max_bytes: int) -> int:
     return size
 
 
+def _received(files: list[UploadFile], tmp: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The uploads saved in `tmp` (names cleaned as `add` cleans them), and (name, reason) for those too large.
+    A temporary folder that is full or cannot be written is a CannotWrite, like the documents folder."""
+    paths, too_big = [], []
+    try:
+        for f in files:
+            dest = tmp / safe_name(f.filename or "document")
+            if _save(f, dest, MAX_UPLOAD_BYTES) > MAX_UPLOAD_BYTES:
+                too_big.append((dest.name, too_large(None)))
+            else:
+                paths.append(dest)
+    except OSError as e:
+        err = cannot_write(e, tmp, "start the server with TMPDIR naming another folder", "nothing was added")
+        if err is None:
+            raise
+        raise err from None
+    return paths, too_big
+
+
 def create_api(settings: Settings, searcher: Searcher, allow_writes: bool = False) -> FastAPI:
     """The FastAPI app with the /api routes (the UI is mounted onto it by `ui.app.create_app`)."""
     app = FastAPIOffline(  # /docs and /redoc from local files: no CDN, so they work on an offline intranet
@@ -175,7 +198,20 @@ def create_api(settings: Settings, searcher: Searcher, allow_writes: bool = Fals
         version="1",
     )
     _install_error_handlers(app)
+    _search_routes(app, searcher)
+    _document_routes(app, settings, searcher)
+    _write_routes(app, settings, searcher, allow_writes)
 
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def unknown(rest: str):
+        """Anything else under /api is ours to answer (not the UI's, mounted at /): a JSON 404."""
+        raise HTTPException(404, f"no API route /api/{rest}; the routes are listed at /docs")
+
+    return app
+
+
+def _search_routes(app: FastAPI, searcher: Searcher) -> None:
+    """/api/ask as JSON (GET and POST) and as CSV."""
     def ask(p: AskRequest) -> Answer:
         return searcher.ask(p.question, top_k=p.top_k, mode=p.mode,
                             filters=Filters(city=p.city or None, year=p.year, doc_type=p.doc_type or None))
@@ -201,6 +237,9 @@ def create_api(settings: Settings, searcher: Searcher, allow_writes: bool = Fals
         return Response(answer_csv(ask(p)), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="policyqa-results.csv"'})
 
+
+def _document_routes(app: FastAPI, settings: Settings, searcher: Searcher) -> None:
+    """The indexed documents, one document with its text, and the index's status."""
     @app.get("/api/documents", tags=["documents"], summary="The indexed documents", responses=ERRORS)
     def documents() -> dict:
         docs = sorted(searcher.index.docs.values(), key=lambda d: d.source)
@@ -220,20 +259,16 @@ def create_api(settings: Settings, searcher: Searcher, allow_writes: bool = Fals
         """The record `policyqa status` prints."""
         return gather(settings).to_json()
 
+
+def _write_routes(app: FastAPI, settings: Settings, searcher: Searcher, allow_writes: bool) -> None:
+    """Upload and delete: refused with 403 unless the server runs with --allow-writes."""
     @app.post("/api/documents", tags=["documents"], summary="Upload documents and index them (--allow-writes)", responses=ERRORS)
     def upload(files: Annotated[list[UploadFile], File(description="one or more .txt .docx .pdf .html .md files")]) -> dict:
         """Copies the files into the documents folder and brings the index up to date, as `policyqa add`."""
         if not allow_writes:
             raise HTTPException(403, WRITES_OFF)
         with tempfile.TemporaryDirectory(prefix="policyqa-upload-") as tmp:
-            paths, too_big = [], []
-            for f in files:
-                dest = Path(tmp) / safe_name(f.filename or "document")
-                size = _save(f, dest, MAX_UPLOAD_BYTES)
-                if size > MAX_UPLOAD_BYTES:
-                    too_big.append((dest.name, too_large(None)))
-                else:
-                    paths.append(dest)
+            paths, too_big = _received(files, Path(tmp))
             outcome = add_uploads(settings, paths)
         outcome.rejected += too_big
         if outcome.report is None:
@@ -265,10 +300,3 @@ def create_api(settings: Settings, searcher: Searcher, allow_writes: bool = Fals
         report = remove_sources(settings, [source], progress=False)
         searcher.index  # noqa: B018
         return {"removed": source, "documents": report.documents, "passages": report.passages}
-
-    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-    def unknown(rest: str):
-        """Anything else under /api is ours to answer (not the UI's, mounted at /): a JSON 404."""
-        raise HTTPException(404, f"no API route /api/{rest}; the routes are listed at /docs")
-
-    return app

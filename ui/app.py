@@ -26,6 +26,7 @@ import ipaddress
 import logging
 import socket
 import threading
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,13 +36,14 @@ from fastapi import FastAPI
 
 from policyqa.config import MAX_QUESTION_CHARS, Settings
 from policyqa.corpus.loaders import SUPPORTED
-from policyqa.errors import BuildLocked, EmptyCorpus, IndexMismatch, IndexMissing, PortInUse, QuestionError, UpdateError
+from policyqa.errors import IndexMissing, PolicyQAError, PortInUse, QuestionError
 from policyqa.index.build import build
 from policyqa.index.status import format_status, gather
 from policyqa.index.store import layout
 from policyqa.index.update import remove_sources
 from policyqa.qa.search import MODES, Filters, Searcher
 from policyqa.ui.api import create_api
+from policyqa.ui.guard import LOOPBACK, hosts_for, protect
 from policyqa.ui.links import DEFAULT_MODE, DEFAULT_TOP_K, SearchParams, from_share_query
 from policyqa.ui.render import PLACEHOLDER, index_error, render_answer, render_error, status_html, upload_report
 from policyqa.ui.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, add_uploads, check_uploads
@@ -154,11 +156,12 @@ def build_app(settings: Settings, searcher: Searcher | None = None, writes: bool
         try:
             filters = Filters(city=params.city, year=params.year, doc_type=params.doc_type)
             answer = searcher.ask(params.question, top_k=params.top_k, mode=params.mode, filters=filters)
+            params = replace(params, question=answer.question)  # as asked: cleaned of what cannot be sent (a lone surrogate)
             return render_answer(answer, searcher.index.docs, params), params.share_query()
         except QuestionError as e:
             return render_error(str(e)), ""
-        except (IndexMissing, IndexMismatch) as e:
-            return render_error(f"索引不可用：{e}"), ""
+        except PolicyQAError as e:
+            return render_error(index_error(e)), ""
         except Exception as e:
             log.exception("search failed")
             return render_error(f"检索出错（{type(e).__name__}: {e}）。请重试；若问题持续，请查看服务器日志。"), ""
@@ -231,7 +234,7 @@ def build_app(settings: Settings, searcher: Searcher | None = None, writes: bool
         try:
             outcome = add_uploads(settings, paths)
         except Exception as e:
-            if not isinstance(e, (BuildLocked, EmptyCorpus, UpdateError)):
+            if not isinstance(e, PolicyQAError):  # a user's error is shown; anything else is a bug
                 log.exception("upload failed")
             msg = f'<p class="upload-skipped">{_e(index_error(e))}</p>' + upload_report(None, [], check_uploads(paths)[1], [])
             return msg, None, *refresh(city, year, doc_type)
@@ -251,7 +254,7 @@ def build_app(settings: Settings, searcher: Searcher | None = None, writes: bool
         try:
             report = remove_sources(settings, [source], progress=False)
         except Exception as e:
-            if not isinstance(e, (BuildLocked, EmptyCorpus, UpdateError)):
+            if not isinstance(e, PolicyQAError):
                 log.exception("remove failed")
             return f'<p class="upload-skipped">{_e(index_error(e))}</p>', *refresh(city, year, doc_type)
         searcher.index  # noqa: B018
@@ -328,13 +331,15 @@ def build_app(settings: Settings, searcher: Searcher | None = None, writes: bool
 
 
 def create_app(settings: Settings, searcher: Searcher | None = None, allow_writes: bool = False,
-               ui_writes: bool = True) -> FastAPI:
+               ui_writes: bool = True, hosts: Iterable[str] = LOOPBACK, cors_origins: Iterable[str] = ()) -> FastAPI:
     """What `policyqa serve` serves: the JSON API under /api (docs at /docs; writes only with
-    `allow_writes`) and the UI at / (uploads and removal with `ui_writes`)."""
+    `allow_writes`) and the UI at / (uploads and removal with `ui_writes`), answering only the Host
+    names in `hosts`, writes only from its own pages, and CORS only for `cors_origins` (ui/guard.py)."""
     searcher = searcher or searcher_for(settings)
     app = create_api(settings, searcher, allow_writes=allow_writes)
-    return gr.mount_gradio_app(app, build_app(settings, searcher, writes=ui_writes), path="/", css=CSS, max_file_size=MAX_UPLOAD_BYTES,
-                               show_error=False, footer_links=["gradio", "settings"])
+    app = gr.mount_gradio_app(app, build_app(settings, searcher, writes=ui_writes), path="/", css=CSS, max_file_size=MAX_UPLOAD_BYTES,
+                              show_error=False, footer_links=["gradio", "settings"])
+    return protect(app, hosts, cors_origins)
 
 
 
@@ -350,8 +355,11 @@ def _check_port(host: str, port: int) -> None:
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, build_if_missing: bool = False,
-          allow_writes: bool = False) -> None:
-    """Load the index and model once and serve the UI and the API on host:port until interrupted."""
+          allow_writes: bool = False, allowed_hosts: Iterable[str] = (), cors_origins: Iterable[str] = ()) -> None:
+    """Load the index and model once and serve the UI and the API on host:port until interrupted.
+
+    `allowed_hosts` (--allowed-host): Host names to answer besides this machine's (a reverse proxy's name)."""
+    hosts = hosts_for(host, allowed_hosts)
     _check_port(host, port)
     if layout.current(settings.index_dir) is None:
         if not build_if_missing:
@@ -364,10 +372,12 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, build_i
     searcher = searcher_for(settings)
     searcher.ask("科技创新", top_k=1)  # warm up the model and the tokenizer before the first visitor
     ui_writes = writes_allowed(host, allow_writes)
-    app = create_app(settings, searcher, allow_writes=allow_writes, ui_writes=ui_writes)
+    app = create_app(settings, searcher, allow_writes=allow_writes, ui_writes=ui_writes, hosts=hosts, cors_origins=cors_origins)
     print(f"policyqa UI on http://{host}:{port}/ , API docs on http://{host}:{port}/docs "
           f"(index {settings.index_dir}, {len(searcher.index.docs)} documents; "
           f"writes through the API {'allowed' if allow_writes else 'off (--allow-writes turns them on)'}, "
           f"through the UI {'allowed' if ui_writes else 'off (not on this machine only; --allow-writes turns them on)'})",
           flush=True)
+    print(f"answering requests for host {', '.join(hosts)} (a proxy's name: --allowed-host NAME); "
+          f"CORS {'for ' + ', '.join(cors_origins) if cors_origins else 'off (--cors-origin URL turns it on)'}", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

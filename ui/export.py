@@ -6,6 +6,11 @@ passages in one cell, so the table answers "which places" directly. Offsets are 
 positions in the document's extracted text (`GET /api/documents/{doc_id}` returns that text).
 No spreadsheet writer (openpyxl, xlsxwriter) is a dependency, so there is no XLSX; the CSV is
 UTF-8 with a BOM, which Excel and WPS open as Chinese without an import dialog.
+
+Every text cell comes from a document (its title, section, text) or its file name, which anyone
+who can add a document chooses: a cell that starts like a formula (= + - @, a tab or carriage
+return) is written with a leading ' as OWASP recommends, so Excel and WPS show `=HYPERLINK(…)`
+as text instead of running it. Quotes and line breaks inside a cell are the csv module's to escape.
 """
 
 from __future__ import annotations
@@ -48,12 +53,21 @@ def answer_rows(answer: Answer) -> tuple[list[str], list[dict]]:
     return PLACE_COLUMNS, rows
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(value: object) -> object:
+    """A cell a spreadsheet will not run as a formula: text starting with = + - @ tab or CR (after any
+    spaces) gets a leading '. Numbers (ranks, scores, offsets) are left as numbers."""
+    return "'" + value if isinstance(value, str) and value.lstrip(" \u3000").startswith(FORMULA_START) else value
+
+
 def answer_csv(answer: Answer) -> str:
-    """The CSV text (with a BOM) of `answer_rows`."""
+    """The CSV text (with a BOM) of `answer_rows`, every cell made `inert`."""
     columns, rows = answer_rows(answer)
     buf = io.StringIO()
     buf.write("\ufeff")
     w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\r\n")
     w.writeheader()
-    w.writerows(rows)
+    w.writerows({k: inert(v) for k, v in row.items()} for row in rows)
     return buf.getvalue()

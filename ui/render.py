@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 
 from policyqa.encode.tokenizer import tokenize
-from policyqa.errors import BuildLocked, EmptyCorpus, IndexMismatch, IndexMissing, UpdateError
+from policyqa.errors import BuildLocked, CannotWrite, EmptyCorpus, IndexMismatch, IndexMissing, PolicyQAError, UpdateError
 from policyqa.index.build import BuildReport
 from policyqa.index.status import IndexStatus
 from policyqa.qa.types import Answer, Hit
@@ -227,6 +227,13 @@ _REASONS = [  # LoadError messages (English, for the CLI) → what the page says
     ("is encrypted", "PDF 已加密，请保存一份未加密的副本"),
     ("not a valid .docx", "不是有效的 .docx 文件，请用 Word 或 WPS 重新保存"),
     ("unsupported file type", "不支持的文件类型"),
+    ("is kept", "同名文档已在文件夹中，原有文档保留"),
+    ("does not look like text", "内容不像正常文字（可能是乱码或随机数据）"),
+    ("(limit ", "超出读取上限，文件未读取"),
+    ("too long to index", "文字过长，超出上限，请拆分成较小的文件"),
+    ("file name is not valid UTF-8", "文件名不是有效的 UTF-8 编码，请重命名"),
+    ("LibreOffice", "无法用 LibreOffice 转换，请另存为 .docx"),
+    ("not a Word 97", "不是 Word 97–2003 或 WPS 文件"),
     ("cannot read", "文件已损坏或无法解析"),
 ]
 
@@ -280,4 +287,8 @@ def index_error(e: Exception) -> str:
         return f"索引不可用：{e}"
     if isinstance(e, UpdateError):
         return f"操作失败：{e}"
+    if isinstance(e, CannotWrite):
+        return f"{'磁盘已满' if e.full else '无法写入'}，未做任何改动：{e}"
+    if isinstance(e, PolicyQAError):
+        return f"无法完成：{e}"
     return f"出错了（{type(e).__name__}: {e}）。请重试；若问题持续，请查看服务器日志。"

@@ -1,7 +1,7 @@
 """The one narrow interface through which the Searcher gets its candidates, whatever stores them.
 
 Two backends implement it: the embedded index (segments on this machine, the default) and a
-Milvus collection (index/milvus_backend.py). The Searcher asks for dense and lexical top-k
+Milvus collection (index/backends/milvus/search.py). The Searcher asks for dense and lexical top-k
 under a `Scope` (the filters and the places a question names), for the texts and documents of
 the passages it keeps, for the IDF of the question's words and for the documents the refusal
 rules read; how a backend filters and scores is its own business. Everything above (fusion,

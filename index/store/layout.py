@@ -7,7 +7,7 @@
                                       documents missing from it); first line: SHA-256 of the JSON after it
     INDEX_DIR/catalog-NNNNNN.json     a catalogue base: source → where the document lives (same
                                       header); immutable, shared by the commits that name it
-    INDEX_DIR/seg-NNNNNN/             one immutable segment (see index/segment.py)
+    INDEX_DIR/seg-NNNNNN/             one immutable segment (see index/store/segment.py)
     INDEX_DIR/embeddings.sqlite       embedding cache shared by builds (model, text hash → vector)
     INDEX_DIR/build.lock              one writer at a time
 

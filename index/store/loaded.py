@@ -104,7 +104,7 @@ def open_segment(index_dir: Path, entry: dict, full_check: bool = False) -> Open
         raise _damaged(index_dir, f"segment {entry['name']} is damaged: {problem}")
     try:
         # postings, and the vectors of a segment searched through an ANN index, are read with pread
-        # for what a question needs (index/rowfile.py): opening reads nothing (at 1M passages the
+        # for what a question needs (index/store/rowfile.py): opening reads nothing (at 1M passages the
         # postings alone were 1 GB read whole) and the process keeps none of it. An exactly searched
         # segment's vectors are mapped: every question reads all of them (a plain ndarray over the
         # mapping: np.memmap's subclass costs ~1 ms per product).

@@ -68,7 +68,7 @@ class SegmentInput:
     kind: str = "flat"  # flat | hnsw | ivf-sq8
 
 
-# efConstruction 40 is faiss's default: a 200,000-row graph builds in half the time 80 takes (README, Scale)
+# efConstruction 40 is faiss's default: a 200,000-row graph builds in half the time 80 takes (docs/scale.md)
 HNSW_M, HNSW_EF_CONSTRUCTION = 32, 40
 
 

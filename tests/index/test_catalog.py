@@ -1,4 +1,4 @@
-"""The document catalogue as a base file plus each commit's changes (index/layout.py).
+"""The document catalogue as a base file plus each commit's changes (index/store/layout.py).
 
 Run on the tiny seeded model (fast tier): these assert what is written and read back.
 """

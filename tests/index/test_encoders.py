@@ -1,5 +1,5 @@
 """Encoders for real: each variant runs the real model, auto picks by the CPU's instructions,
-and an index built with one encoder is asked with another as README "Encoders" says."""
+and an index built with one encoder is asked with another as docs/performance.md "Encoders" says."""
 
 from __future__ import annotations
 

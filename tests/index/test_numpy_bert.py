@@ -1,4 +1,4 @@
-"""Questions encoded in numpy from the model's own weights (index/numpy_bert.py)."""
+"""Questions encoded in numpy from the model's own weights (encode/numpy_bert.py)."""
 
 from __future__ import annotations
 

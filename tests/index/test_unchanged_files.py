@@ -1,7 +1,7 @@
 """A build reads only files whose size or modification time moved since the last scan.
 
 At tens of thousands of files, reading and hashing every one was most of an add or remove
-(README, Scale). These cases pin down what the shortcut trusts and what it never trusts.
+(docs/scale.md). These cases pin down what the shortcut trusts and what it never trusts.
 """
 
 from __future__ import annotations

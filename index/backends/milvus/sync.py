@@ -83,13 +83,15 @@ def reweighted(lexical: dict, length: float, old: float, new: float) -> dict[int
 
 @dataclass
 class SyncReport:
+    """What one sync changed in the collection: documents, then their passages, then re-weighted rows."""
+
     added: int = 0
     removed: int = 0
+    notes: list[str] = field(default_factory=list)
     rows_added: int = 0
     rows_removed: int = 0
     reweighted: int = 0
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
     def summary(self, uri: str) -> str:
         line = (f"milvus {display_uri(uri)}: +{self.added} documents ({self.rows_added} passages), "
