@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -87,6 +88,12 @@ def test_bm25_after_adds_removes_and_merges_equals_a_fresh_build(corpus, tmp_pat
             (folder / arg).write_text(variant(7) + "\n新增一段：科技特派员工作站建设情况。", encoding="utf-8")
         notes += build(corpus, progress=False).notes
     assert any("merged" in n for n in notes)  # a merge ran somewhere in the sequence
+    sizes = {}  # every live document's size as its segment's store records it, merged ones included
+    for entry in layout.current(corpus.index_dir).manifest()["segments"]:
+        con = sqlite3.connect(corpus.index_dir / entry["name"] / "store.sqlite")
+        sizes.update(con.execute("SELECT source, size FROM documents").fetchall())
+        con.close()
+    assert all(sizes[p.name] == p.stat().st_size for p in folder.glob("*.txt")), sizes
     fresh = corpus.with_(index_dir=tmp_path / "fresh")
     build(fresh, progress=False)
     a, b = load(corpus.index_dir), load(fresh.index_dir)
