@@ -70,10 +70,16 @@ def random_encode(name, texts, batch_size=32, device=None, progress=False):
 
 
 class RandomEncoder:
-    """Stands in for index.encoders.Encoder: passages and questions get random_encode's vectors."""
+    """Stands in for an encode.Encoder, passed to build, add, remove and the backend: passages and
+    questions get random_encode's vectors, and the index records the fingerprint it claims."""
 
+    model = "m3e-small"
     variant = "fp32"
     dimension = DIM
+
+    @property
+    def fingerprint(self) -> str:  # m3e-small's own when measured with --model: a real `policyqa ask` then opens the index
+        return os.environ.get(FINGERPRINT_ENV) or f"random-{SEED}-{DIM}"
 
     def passages(self, texts, batch_size=32, bar=None):
         out = random_encode("random", texts)
@@ -86,6 +92,8 @@ class RandomEncoder:
 
 
 def install_random_encoder() -> None:
+    """For the one child that runs the real command line (`cli`): a fresh `policyqa` process has no way
+    to be handed an encoder, so its model functions are replaced. Every other child passes RandomEncoder."""
     from policyqa.encode import embedder, encoders
 
     embedder.encode = random_encode
@@ -146,7 +154,9 @@ def backend_flags() -> list[str]:
 
 
 def child(argv: list[str]) -> None:
-    install_random_encoder()
+    from policyqa.index.backends import open_backend
+
+    encoder = RandomEncoder()
     if argv[0] == "--backend":
         BACKEND.update(backend=argv[1], milvus_uri=argv[2])
         argv = argv[3:]
@@ -156,7 +166,7 @@ def child(argv: list[str]) -> None:
 
         corpus, index = map(Path, rest[:2])
         t = time.perf_counter()
-        report = build(settings(corpus_dir=corpus, index_dir=index), progress=False)
+        report = build(settings(corpus_dir=corpus, index_dir=index), progress=False, encoder=encoder)
         seconds = time.perf_counter() - t
         own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime  # worker processes included
@@ -165,6 +175,7 @@ def child(argv: list[str]) -> None:
     elif kind == "cli":
         from policyqa.cli import main
 
+        install_random_encoder()
         rc = main(rest + (backend_flags() if rest and rest[0] in ("ask", "add", "remove") else []))
         sys.exit(rc)
     elif kind == "serve":
@@ -172,7 +183,8 @@ def child(argv: list[str]) -> None:
 
         index, n_questions = Path(rest[0]), int(rest[1])
         t = time.perf_counter()
-        s = Searcher(settings(index_dir=index))
+        sets = settings(index_dir=index)
+        s = Searcher(sets, handle=open_backend(sets, encoder=encoder))
         open_s = time.perf_counter() - t
         qs = questions(n_questions)
         s.ask(qs[0])
@@ -195,7 +207,7 @@ def child(argv: list[str]) -> None:
 
         corpus, index, new_file, victim = Path(rest[0]), Path(rest[1]), Path(rest[2]), rest[3]
         sets = settings(corpus_dir=corpus, index_dir=index)
-        searcher = Searcher(sets)
+        searcher = Searcher(sets, handle=open_backend(sets, encoder=encoder))
         searcher.ask("科技特派员")  # warm: tokenizer, index open
         from policyqa.encode.tokenizer import tokenize
 
@@ -207,14 +219,14 @@ def child(argv: list[str]) -> None:
             doc = new_file.with_name(f"{new_file.stem}-{i}{new_file.suffix}")
             doc.write_text(new_file.read_text(encoding="utf-8") + f"\n第{i}次补充说明。\n", encoding="utf-8")
             t = time.perf_counter()
-            add_files(sets, [doc], progress=False)
+            add_files(sets, [doc], progress=False, encoder=encoder)
             adds.append(time.perf_counter() - t)
             t = time.perf_counter()
             searcher.ask("科技特派员")
             reloads.append(time.perf_counter() - t)
             t = time.perf_counter()
             remove_sources(sets, [victim if i == 0 else new_file.with_name(f"{new_file.stem}-{i - 1}{new_file.suffix}").name],
-                           progress=False)
+                           progress=False, encoder=encoder)
             removes.append(time.perf_counter() - t)
             searcher.ask("科技特派员")
         add_s, remove_s, reload_s = (statistics.median(adds), max(adds)), (statistics.median(removes), max(removes)), \

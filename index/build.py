@@ -30,6 +30,7 @@ from policyqa.corpus.paths import Skipped, shown
 from policyqa.corpus.reader import FileEntry
 from policyqa.corpus.types import Document
 from policyqa.encode import embedder, encoders, tokenizer
+from policyqa.encode.base import Encoder
 from policyqa.errors import BuildLocked, EmptyCorpus, IndexDamaged, IndexMissing
 from policyqa.index import backends
 from policyqa.index.embedding import maybe_prune, write_segment
@@ -114,17 +115,19 @@ def index_lock(index_dir: Path):
         lock.release()
 
 
-def build(settings: Settings, progress: bool = True, only: list[str] | None = None, locked: bool = False) -> BuildReport:
+def build(settings: Settings, progress: bool = True, only: list[str] | None = None, locked: bool = False,
+          encoder: Encoder | None = None) -> BuildReport:
     """Reconcile `settings.index_dir` with `settings.corpus_dir`; the last commit stays live until the next.
 
     `only` (names in the folder, as `add` and `remove` know them) reconciles just those files and
     trusts the live commit for the rest, so an update's cost follows the change: at 67,000 files
     walking the folder was most of an add. Without a usable commit the whole folder is scanned.
-    `locked`: the caller holds `index_lock` already."""
+    `locked`: the caller holds `index_lock` already. `encoder`: one to embed with instead of the model's
+    (a benchmark's stand-in, say); its `fingerprint` is recorded as the model's."""
     index_dir = Path(settings.index_dir)
     with contextlib.nullcontext() if locked else index_lock(index_dir):
         with _collector_paused(), writing_index(index_dir):
-            report = _build(settings, index_dir, progress, only)
+            report = _build(settings, index_dir, progress, only, encoder)
         synced = backends.after_build(settings, progress)  # a Milvus collection follows the embedded index
         if synced:
             report.notes.append(synced)
@@ -158,10 +161,11 @@ class _Previous:
     encoder: str = "fp32"  # the resolved variant this build embeds with (encode/encoders.py)
 
 
-def _previous(index_dir: Path, settings: Settings, model_key: str, report: BuildReport) -> _Previous:
+def _previous(index_dir: Path, settings: Settings, model_key: str, report: BuildReport, fixed: str | None = None) -> _Previous:
+    """`fixed`: the variant of an encoder passed in, which this build embeds with whatever the index has."""
     prev = _Previous()
     device = embedder.resolve_device(settings.device)
-    prev.encoder = encoders.resolve(settings.encoder, device)
+    prev.encoder = fixed or encoders.resolve(settings.encoder, device)
     try:
         commit = layout.require_current(index_dir)
         manifest = commit.manifest()
@@ -177,7 +181,7 @@ def _previous(index_dir: Path, settings: Settings, model_key: str, report: Build
         return prev
     prev.manifest = manifest
     # auto keeps the encoder an existing index was built with (nothing re-embedded after an upgrade)
-    prev.encoder = encoders.for_index(settings.encoder, manifest.get("encoder"), device)
+    prev.encoder = fixed or encoders.for_index(settings.encoder, manifest.get("encoder"), device)
     chunker = settings.chunking.chunker_id
     if manifest.get("chunker") != chunker:
         report.notes.append(f"chunker changed ({manifest.get('chunker')} → {chunker}): re-reading every document")
@@ -206,9 +210,10 @@ def _previous(index_dir: Path, settings: Settings, model_key: str, report: Build
     return prev
 
 
-def _build(settings: Settings, index_dir: Path, progress: bool, only: list[str] | None = None) -> BuildReport:
+def _build(settings: Settings, index_dir: Path, progress: bool, only: list[str] | None = None,
+           encoder: Encoder | None = None) -> BuildReport:
     """One build, in the steps of `_Run`: decide per file, write new segments, merge, publish."""
-    run = _Run(settings, index_dir, progress, only)
+    run = _Run(settings, index_dir, progress, only, encoder)
     run.decide()
     cache = open_cache(index_dir, encoders.cache_key(run.model_key, run.prev.encoder), run.report.notes)
     try:
@@ -229,13 +234,15 @@ def _build(settings: Settings, index_dir: Path, progress: bool, only: list[str] 
 class _Run:
     """The state of one build as it goes through its steps; nothing is live until `publish`."""
 
-    def __init__(self, settings: Settings, index_dir: Path, progress: bool, only: list[str] | None):
+    def __init__(self, settings: Settings, index_dir: Path, progress: bool, only: list[str] | None, encoder: Encoder | None = None):
         self.t0 = time.perf_counter()
         self.report = BuildReport(index_dir=str(index_dir))
-        settings = replace(settings, model=embedder.canonical(settings.model))  # moka-ai/m3e-small is the default, by name
-        self.model_key = embedder.fingerprint(settings.model, settings.device)
+        model = encoder.model if encoder else settings.model  # an encoder passed in says which model it runs
+        settings = replace(settings, model=embedder.canonical(model))  # moka-ai/m3e-small is the default, by name
+        self.encoder = encoder
+        self.model_key = getattr(encoder, "fingerprint", None) or embedder.fingerprint(settings.model, settings.device)
         index_dir.mkdir(parents=True, exist_ok=True)
-        self.prev = _previous(index_dir, settings, self.model_key, self.report)
+        self.prev = _previous(index_dir, settings, self.model_key, self.report, encoder.variant if encoder else None)
         self.settings = replace(settings, encoder=self.prev.encoder)
         self.index_dir, self.progress = index_dir, progress
         self.prev_docs: Catalog = self.prev.manifest["documents"] if self.prev.manifest else {}
@@ -410,7 +417,7 @@ class _SegmentWriter:
         run.live += len(self.tokens)
         pending = not last or bool(self.fresh)  # one of several: searched exactly until folded
         entry = write_segment(run.index_dir, self.seq, self.batch, self.tokens, self.sizes, self.cache, run.settings,
-                               run.report, run.progress, run.live, "flat" if pending else None)
+                               run.report, run.progress, run.live, "flat" if pending else None, run.encoder)
         self.seq += 1
         run.new_segments.append(entry)
         for num, d in enumerate(self.batch):

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from policyqa.config import Settings
 from policyqa.corpus.types import Document
 from policyqa.encode import embedder, encoders
+from policyqa.encode.base import Encoder
 from policyqa.index.merging import vector_kind
 from policyqa.index.store import segment
 from policyqa.index.store.cache import EmbeddingCache, text_hash
@@ -22,16 +23,17 @@ if TYPE_CHECKING:
 
 
 def embed(cache: EmbeddingCache, settings: Settings, texts: list[str], hashes: list[str], report: BuildReport,
-           progress: bool) -> np.ndarray:
+          progress: bool, encoder: Encoder | None = None) -> np.ndarray:
+    """Vectors for `texts`: the cached ones, the rest embedded with `encoder` (default: the settings' model)."""
     found = cache.get(hashes)
     missing = list(dict.fromkeys(h for h in hashes if h not in found))
     text_of = dict(zip(hashes, texts))
-    if settings.ray_address is not None and missing:  # embed on a Ray cluster (encode/ray_embed.py)
+    if settings.ray_address is not None and missing and encoder is None:  # embed on a Ray cluster (encode/ray_embed.py)
         from policyqa.encode.ray_embed import ray_encoder
 
         encode = ray_encoder(settings.ray_address)
     elif missing:  # settings.encoder is the resolved variant here (_build)
-        encoder = encoders.load(settings.model, settings.encoder, settings.device, Path(settings.index_dir) / "encoders")
+        encoder = encoder or encoders.load(settings.model, settings.encoder, settings.device, Path(settings.index_dir) / "encoders")
 
         def encode(model, texts, batch_size, device, bar=None):
             return encoder.passages(texts, batch_size, bar=bar)
@@ -48,16 +50,16 @@ def embed(cache: EmbeddingCache, settings: Settings, texts: list[str], hashes: l
     bar.close()
     report.embedded += len(missing)
     if not hashes:
-        return np.zeros((0, embedder.dimension(settings.model, settings.device)), np.float32)
+        return np.zeros((0, encoder.dimension if encoder else embedder.dimension(settings.model, settings.device)), np.float32)
     return np.vstack([found[h] for h in hashes]).astype(np.float32)
 
 
 def write_segment(index_dir: Path, seq: int, docs: list[Document], tokens: list[list[str]], sizes: dict[str, int],
                    cache: EmbeddingCache, settings: Settings, report: BuildReport, progress: bool, total_live: int,
-                   kind: str | None = None) -> SegmentEntry:
+                  kind: str | None = None, encoder: Encoder | None = None) -> SegmentEntry:
     texts = [p.indexed_text for d in docs for p in d.passages]
     hashes = [text_hash(t) for t in texts]
-    vectors = embed(cache, settings, texts, hashes, report, progress)
+    vectors = embed(cache, settings, texts, hashes, report, progress, encoder)
     kind = kind or vector_kind(settings.vectors, len(texts), total_live)
     return segment.write(index_dir, seq, segment.SegmentInput(docs, sizes, tokens, vectors, hashes, kind))
 

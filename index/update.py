@@ -23,6 +23,7 @@ from policyqa.config import Settings
 from policyqa.corpus.loaders import SUPPORTED
 from policyqa.corpus.paths import Skipped, fit_name, inside, shown, walk
 from policyqa.corpus.reader import FileEntry, content_hash, read_document
+from policyqa.encode.base import Encoder
 from policyqa.errors import LoadError, OutsideFolder, UpdateError
 from policyqa.index.build import BuildReport, build, index_lock
 from policyqa.index.writing import cannot_write
@@ -150,7 +151,7 @@ def _copy_new(src: Path, dest: Path, undo: _Undo) -> None:
     shutil.copystat(src, dest)
 
 
-def add_files(settings: Settings, paths: list[Path], progress: bool = True) -> BuildReport:
+def add_files(settings: Settings, paths: list[Path], progress: bool = True, encoder: Encoder | None = None) -> BuildReport:
     """Copy files into the folder and index them; a document already there is never lost.
 
     Every destination is checked before anything is copied: it must stay inside the folder
@@ -192,13 +193,14 @@ def add_files(settings: Settings, paths: list[Path], progress: bool = True) -> B
                 continue
             undo.made_dirs(_make_dirs(dest.parent))
             _copy_new(src, dest, undo)
-        report = build(settings, progress=progress, only=list(plan), locked=True)
+        report = build(settings, progress=progress, only=list(plan), locked=True, encoder=encoder)
     report.replaced = replaced
     report.skipped += passed + kept
     return report
 
 
-def remove_sources(settings: Settings, sources: list[str], progress: bool = True) -> BuildReport:
+def remove_sources(settings: Settings, sources: list[str], progress: bool = True,
+                   encoder: Encoder | None = None) -> BuildReport:
     """Move the named files to `.removed/` and update the index; names must lie inside the folder."""
     corpus = Path(settings.corpus_dir)
     targets: list[tuple[Path, str]] = []
@@ -218,4 +220,4 @@ def remove_sources(settings: Settings, sources: list[str], progress: bool = True
     with index_lock(Path(settings.index_dir)), _changing(corpus, undo):  # refused (BuildLocked): nothing is moved
         for path, name in targets:
             _set_aside(path, trash, name, undo)
-        return build(settings, progress=progress, only=[name for _, name in targets], locked=True)
+        return build(settings, progress=progress, only=[name for _, name in targets], locked=True, encoder=encoder)

@@ -9,21 +9,23 @@
 from __future__ import annotations
 
 from policyqa.config import Settings
+from policyqa.encode.base import Encoder
 from policyqa.errors import UsageError, require
 from policyqa.index.backends.base import BACKENDS, Backend, Doc, Handle, Lexical, Scope
 
 __all__ = ["BACKENDS", "Backend", "Doc", "Handle", "Lexical", "Scope", "after_build", "check_installed", "describe", "open_backend"]
 
 
-def open_backend(settings: Settings, model: str | None = None) -> Handle:
-    """The backend `settings.backend` names, checked against `model` (None: the one that built it)."""
+def open_backend(settings: Settings, model: str | None = None, encoder: Encoder | None = None) -> Handle:
+    """The backend `settings.backend` names, checked against `model` (None: the one that built it);
+    `encoder`: one to encode questions with instead of the index's model (a benchmark's stand-in)."""
     if settings.backend == "milvus":
         from policyqa.index.backends.milvus.search import MilvusHandle
 
-        return MilvusHandle(settings, model)
+        return MilvusHandle(settings, model, encoder)
     from policyqa.index.backends.embedded import EmbeddedHandle
 
-    return EmbeddedHandle(settings, model)
+    return EmbeddedHandle(settings, model, encoder)
 
 
 def after_build(settings: Settings, progress: bool) -> str | None:

@@ -91,11 +91,12 @@ class EmbeddedBackend:
 class EmbeddedHandle:
     """The live commit of the index in `settings.index_dir`, checked once when it is opened."""
 
-    def __init__(self, settings: Settings, model: str | None = None):
+    def __init__(self, settings: Settings, model: str | None = None, encoder: Encoder | None = None):
         self.settings = settings
         self.index_dir = Path(settings.index_dir)
         self.target = Target(self.index_dir, settings.corpus_dir)
         self._model = model  # None: whichever model built the index
+        self._encoder = encoder  # None: as the index's passages were encoded (usable.question_encoder)
         self._lock = threading.Lock()
         self._backend = EmbeddedBackend(self._load())
 
@@ -120,4 +121,4 @@ class EmbeddedHandle:
         return self._backend
 
     def encoder(self, backend) -> Encoder:
-        return usable.question_encoder(backend.manifest, self.target, self.settings)
+        return self._encoder or usable.question_encoder(backend.manifest, self.target, self.settings)

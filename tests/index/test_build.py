@@ -96,3 +96,25 @@ def test_second_writer_gets_a_clear_message(small_corpus):
     small_corpus.index_dir.mkdir(parents=True)
     with FileLock(str(small_corpus.index_dir / "build.lock")), pytest.raises(BuildLocked, match="another build"):
         build(small_corpus, progress=False)
+
+
+def test_an_encoder_passed_in_embeds_the_build_and_the_questions(tiny_settings, tmp_path):
+    """A caller (a benchmark's stand-in, a test) hands build, add and the backend an encoder of its
+    own instead of patching the model's functions: what it embeds is what the index holds and asks with."""
+    from policyqa.encode import embedder, encoders
+    from policyqa.index.backends import open_backend
+    from policyqa.index.update import add_files
+    from tests.support.indexes import copy_of
+
+    enc = encoders.load(tiny_settings.model, "fp32", "cpu", tmp_path / "encoders")
+    s = copy_of(tiny_settings, tmp_path).with_(index_dir=tmp_path / "fresh")
+    report = build(s, progress=False, encoder=enc)
+    assert report.embedded == report.passages > 0  # a new index: every passage went through `enc`
+    manifest = layout.current(s.index_dir).manifest()
+    assert manifest["model_fingerprint"] == embedder.fingerprint(tiny_settings.model) and manifest["encoder"] == enc.variant
+    searcher = Searcher(s, handle=open_backend(s, encoder=enc))
+    assert searcher.handle.encoder(searcher.backend) is enc
+    extra = tmp_path / "新文件.txt"
+    extra.write_text("测试县2024年科技工作要点\n一、总体目标\n全县建设量子通信联合实验室2家。\n", encoding="utf-8")
+    assert add_files(s, [extra], progress=False, encoder=enc).added == ["新文件.txt"]
+    assert searcher.ask("量子通信联合实验室", top_k=1).hits[0].source == "新文件.txt"

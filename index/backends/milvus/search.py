@@ -258,10 +258,11 @@ class MilvusBackend:
 class MilvusHandle:
     """Keeps the Searcher's view current: a newer generation (a build) is opened, checked every few seconds."""
 
-    def __init__(self, settings: Settings, model: str | None):
+    def __init__(self, settings: Settings, model: str | None, encoder: Encoder | None = None):
         self.settings = settings
         self.client = schema.connect(settings)
         self._model = model
+        self._encoder = encoder
         self._checked = time.monotonic()
         self._backend = self._open(schema.read_manifest(self.client, settings))
         self._lock = threading.Lock()
@@ -274,7 +275,7 @@ class MilvusHandle:
                                 f"policyqa build --backend milvus --milvus-uri {uri}")
         target = Target(milvus_uri=uri)
         usable.check(state, target, chunker=s.chunking.chunker_id, model=self._model,
-                     fingerprint=embedder.fingerprint(state["model"], s.device))
+                     fingerprint=getattr(self._encoder, "fingerprint", None) or embedder.fingerprint(state["model"], s.device))
         return MilvusBackend(s, self.client, state)
 
     def current(self) -> MilvusBackend:
@@ -292,4 +293,4 @@ class MilvusHandle:
         return self.current()
 
     def encoder(self, backend: MilvusBackend) -> Encoder:
-        return usable.question_encoder(backend.manifest, Target(Path(self.settings.index_dir)), self.settings)
+        return self._encoder or usable.question_encoder(backend.manifest, Target(Path(self.settings.index_dir)), self.settings)
