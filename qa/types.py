@@ -46,6 +46,27 @@ class Standing:
                 "status_evidence": self.evidence, "status_problems": self.problems}
 
     @property
+    def summary(self) -> str:
+        """One line for a reader: status, dates, links (CLI, UI and CSV say it the same way)."""
+        parts = [self.status or "未说明时效"]
+        if self.effective:
+            parts.append(f"{self.effective} 起施行")
+        if self.expires:
+            parts.append(f"有效期至 {self.expires}")
+        if self.replaced_by:
+            parts.append(f"被{self.replaced_by.label}废止")
+        if self.replaces:
+            parts.append("废止或修订" + "、".join(x.label for x in self.replaces))
+        if self.unresolved:
+            parts.append("所废止的" + "、".join(self.unresolved) + "不在索引中")
+        return f"{' · '.join(parts)}（截至 {self.on}）"
+
+    @property
+    def note(self) -> str:
+        """`summary` when there is something to say (a status, or a date not used), else empty."""
+        return self.summary if self.status or self.problems else ""
+
+    @property
     def badge(self) -> str:
         """How a citation shows it: 【已废止：被《…》废止】, 【现行有效】; empty without a status."""
         if self.status is None:
