@@ -85,8 +85,8 @@ def add_years(start: str, years: int) -> str:
     d = Date.fromisoformat(start)
     try:
         end = d.replace(year=d.year + years)
-    except ValueError:  # 2月29日 plus years that are not leap years
-        end = d.replace(year=d.year + years, day=28)
+    except ValueError:  # from 2月29日 into a year without one: the period ends on 2月28日
+        end = Date(d.year + years, 3, 1)
     return Date.fromordinal(end.toordinal() - 1).isoformat()
 
 
