@@ -48,14 +48,14 @@ MAX_SENTENCES = 400  # a long digest repeats these words; the document's own sta
 # is, with no status for its documents, until that build.
 READER = "lifecycle-1"
 
-_OPEN, _CLOSE = "[(【〔", "])】〕"
+_BRACKETS = str.maketrans("[(【〔])】〕", "〔〔〔〔〕〕〕〕")
+_SPACE = re.compile(r"\s+")
 
 
 def normalize_doc_number(number: str) -> str:
     """One spelling of a 文号 however it was typed: 〔〕 [] ［］ () （） 【】 and half- or full-width
     digits all become 荆政发〔2019〕3号, so the same number written three ways is one key."""
-    s = re.sub(r"\s+", "", unicodedata.normalize("NFKC", number))
-    return s.translate(str.maketrans(_OPEN + _CLOSE, "〔" * len(_OPEN) + "〕" * len(_CLOSE)))
+    return _SPACE.sub("", unicodedata.normalize("NFKC", number)).translate(_BRACKETS)
 
 
 def _int(text: str) -> int:

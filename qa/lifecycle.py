@@ -80,25 +80,43 @@ class Catalog:
 
     def __init__(self, docs: Iterable[tuple[str, DocMeta]]):
         self.docs: dict[str, _Doc] = {}
-        self._by_number: dict[tuple[int, int], list[tuple[str, str]]] = {}  # (year, number) → (prefix, doc_id)
-        self._by_title: dict[str, list[str]] = {}
+        referrers = []
         for doc_id, meta in docs:
             lc = meta.lifecycle
-            start = (lc.effective.date if lc and lc.effective else None) or meta.date
-            self.docs[doc_id] = _Doc(doc_id, meta, start)
-            key = number_key(meta.doc_number) if meta.doc_number else None
-            if key:
-                self._by_number.setdefault(key[1:], []).append((key[0], doc_id))
-            self._by_title.setdefault(_plain(meta.title), []).append(doc_id)
+            d = self.docs[doc_id] = _Doc(doc_id, meta, (lc.effective.date if lc and lc.effective else None) or meta.date)
+            if lc and lc.references:
+                referrers.append(d)
+        # 文号 and title look-ups are built when first needed: a library where no document repeals another
+        # and no question names a 文号 never pays for them (670,000 documents: seconds)
+        self._numbers: dict[tuple[int, int], list[tuple[str, str]]] | None = None  # (year, number) → (prefix, doc_id)
+        self._titles: dict[str, list[str]] | None = None
         self.repealed_by: dict[str, list[str]] = {}
-        for d in self.docs.values():
-            for ref in (d.meta.lifecycle.references if d.meta.lifecycle else []):
+        for d in referrers:
+            for ref in d.meta.lifecycle.references:
                 target = self.resolve(ref, d)
                 if target is None:
                     d.unresolved.append(ref)
                 else:
                     d.targets.append((target, ref))
                     self.repealed_by.setdefault(target, []).append(d.doc_id)
+
+    def _number_index(self) -> dict[tuple[int, int], list[tuple[str, str]]]:
+        if self._numbers is None:  # filled aside, then published whole: a server answers from several threads
+            numbers: dict[tuple[int, int], list[tuple[str, str]]] = {}
+            for d in self.docs.values():
+                key = number_key(d.meta.doc_number) if d.meta.doc_number else None
+                if key:
+                    numbers.setdefault(key[1:], []).append((key[0], d.doc_id))
+            self._numbers = numbers
+        return self._numbers
+
+    def _title_index(self) -> dict[str, list[str]]:
+        if self._titles is None:
+            titles: dict[str, list[str]] = {}
+            for d in self.docs.values():
+                titles.setdefault(_plain(d.meta.title), []).append(d.doc_id)
+            self._titles = titles
+        return self._titles
 
     # -- finding documents ----------------------------------------------------------------------
 
@@ -107,10 +125,12 @@ class Catalog:
         key = number_key(number)
         if key is None:
             return []
-        return [doc_id for prefix, doc_id in self._by_number.get(key[1:], []) if key[0].endswith(prefix) or prefix.endswith(key[0])]
+        return [doc_id for prefix, doc_id in self._number_index().get(key[1:], []) if key[0].endswith(prefix) or prefix.endswith(key[0])]
 
     def find_numbered(self, question: str) -> list[str]:
         """The documents whose 文号 the question is or contains, in the order it names them."""
+        if "号" not in question:
+            return []  # the common question: no look-up built
         return list(dict.fromkeys(doc_id for n in numbers_in(question) for doc_id in self.by_number(n)))
 
     def resolve(self, ref: Reference, by: _Doc) -> str | None:
@@ -121,7 +141,7 @@ class Catalog:
             if found:
                 return found[0]
         if ref.title:
-            found = [x for x in self._by_title.get(_plain(ref.title), []) if x != by.doc_id]
+            found = [x for x in self._title_index().get(_plain(ref.title), []) if x != by.doc_id]
             earlier = [x for x in found if not by.start or (self.docs[x].start or "") <= by.start]
             if earlier or found:
                 return max(earlier or found, key=lambda x: (self.docs[x].start or "", x))
