@@ -250,6 +250,6 @@ def main(args, base: Settings) -> int:
 
         lc = lifecycle.run(base, SEED_CORPUS, REPO / "var" / "eval-lifecycle", report_dir)
         print("\n" + lifecycle.table(lc["summary"]))
-        print("\n".join(lifecycle.failures(lc)))
+        print("\n".join(lifecycle.failures(lc) or ["lifecycle failures: none"]))
     print(f"\nreport: {report_dir / 'report.md'} (+ report.json, recall_at_k.png, lifecycle.md)")
     return 0
