@@ -172,7 +172,7 @@ class Catalog:
             if other.start and on < other.start or self._own(other, on) in (NOT_YET, EXPIRED):
                 continue
             if d.doc_id in self.repealed_by.get(other_id, []):  # each names the other as repealed
-                problems.append(f"《{d.meta.title}》与《{other.meta.title}》互相废止：以施行日期较晚者为准")
+                problems.append(f"《{d.meta.title}》与《{other.meta.title}》互相废止，以施行日期较晚者为准")
                 if (other.start or "", other.meta.date or "", other_id) < (d.start or "", d.meta.date or "", d.doc_id):
                     continue
             best = best or other_id

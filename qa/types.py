@@ -59,6 +59,7 @@ class Standing:
             parts.append("废止或修订" + "、".join(x.label for x in self.replaces))
         if self.unresolved:
             parts.append("所废止的" + "、".join(self.unresolved) + "不在索引中")
+        parts += [p.rsplit("：", 1)[-1] for p in self.problems]  # what was not used, and why (the sentence is in `problems`)
         return f"{' · '.join(parts)}（截至 {self.on}）"
 
     @property

@@ -175,7 +175,7 @@ def build_app(settings: Settings, searcher: Searcher | None = None, writes: bool
             log.exception("search failed")
             return render_error(f"检索出错（{type(e).__name__}: {e}）。请重试；若问题持续，请查看服务器日志。"), ""
 
-    def on_search(question, city, year, doc_type, in_force, mode, top_k):
+    def on_search(question, city, year, doc_type, mode, top_k, in_force=False):
         return search(SearchParams(
             in_force=bool(in_force),
             question=(question or "").strip(),
@@ -328,7 +328,7 @@ def build_app(settings: Settings, searcher: Searcher | None = None, writes: bool
 
         filters = [city_dd, year_dd, type_dd]
         refreshed = [city_dd, year_dd, type_dd, table, remove_dd, status_panel, status_raw]
-        gr.on([question.submit, search_btn.click], on_search, inputs=[question, *filters, in_force_cb, mode, top_k],
+        gr.on([question.submit, search_btn.click], on_search, inputs=[question, *filters, mode, top_k, in_force_cb],
               outputs=[results, share], concurrency_limit=4, show_progress="minimal", api_visibility="private",
               ).then(None, inputs=[share], js=WRITE_ADDRESS_BAR)
         upload_btn.click(on_upload, inputs=[upload, *filters], outputs=[upload_result, upload, *refreshed],
