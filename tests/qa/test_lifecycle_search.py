@@ -94,3 +94,24 @@ def test_api_finds_a_document_by_number_with_its_status(lifecycle_index, lc_sear
         assert asked["results"] and OLD not in {r["source"] for r in asked["results"]}
         bad = client.get("/api/ask", params={"question": "科技特派员", "as_of": "2024-13-01"})
         assert bad.status_code == 400 and "YYYY-MM-DD" in bad.json()["error"]
+
+
+def test_ui_checkbox_link_badges_timeline_and_document_list(lifecycle_index, lc_searcher):
+    from policyqa.ui.app import build_app, doc_rows
+
+    blocks = build_app(lifecycle_index, lc_searcher)
+    handlers = {f.fn.__name__: f.fn for f in blocks.fns.values() if f.fn is not None}
+    html, share = handlers["on_search"]("科技特派员管理办法", "全部", "全部", "全部", "bm25", 10)
+    assert "status-badge repealed" in html and "replaced-by-link" in html and "in_force" not in share
+    html, share = handlers["on_search"]("科技特派员管理办法", "全部", "全部", "全部", "bm25", 10, True)
+    assert "status-badge repealed" not in html and "in_force=true" in share
+
+    class Link:  # a shared link to that search: it runs with the box ticked
+        query_params = {"q": "科技特派员管理办法", "mode": "bm25", "in_force": "true"}
+
+    *_, ticked, results = handlers["on_load"](Link())
+    assert ticked is True and "status-badge repealed" not in results
+    html, _ = handlers["on_search"]("科技特派员管理办法的演变", "全部", "全部", "全部", "bm25", 6)
+    assert html.count('class="year-group"') >= 2
+    status = {row[0]: row[-1] for row in doc_rows(lc_searcher)}
+    assert status[OLD].startswith("已废止") and "荆政发〔2023〕12号" in status[OLD] and status["荆州-2023年科技工作总结.txt"] == ""
