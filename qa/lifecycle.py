@@ -7,9 +7,10 @@ rebuild changing anything stored.
 
 Status on a date `d`:
 - 尚未施行: its effective date is after `d`;
-- 已废止: an indexed document that names it as repealed or revised (by 文号 first, then by title) is
-  itself in effect on `d` (its own dates, or its issue date when it states none); `replaced_by`
-  names that document. Two documents that repeal each other: the later one (effective date, then
+- 已废止: an indexed document that names it as repealed or revised (by 文号 first, then by title) has
+  itself taken effect by `d` (its effective date, or its issue date when it states none); `replaced_by`
+  names that document. A repeal is not undone when the repealing document later ends (a repealed rule
+  does not come back into force by itself). Two documents that repeal each other: the later one (effective date, then
   issue date) is the one in force, and both carry a problem saying so;
 - 已失效: `d` is after its end (有效期至, 有效期N年 counted from the effective date, 试行期 …);
 - 现行有效: it states an effective date or an end, and none of the above holds;
@@ -169,8 +170,8 @@ class Catalog:
         problems, best = [], None
         for other_id in self.repealed_by.get(d.doc_id, []):
             other = self.docs[other_id]
-            if other.start and on < other.start or self._own(other, on) in (NOT_YET, EXPIRED):
-                continue
+            if other.start and on < other.start or self._own(other, on) == NOT_YET:
+                continue  # not yet in effect; one that has since ended does not bring the old rule back
             if d.doc_id in self.repealed_by.get(other_id, []):  # each names the other as repealed
                 problems.append(f"《{d.meta.title}》与《{other.meta.title}》互相废止，以施行日期较晚者为准")
                 if (other.start or "", other.meta.date or "", other_id) < (d.start or "", d.meta.date or "", d.doc_id):

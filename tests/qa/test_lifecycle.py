@@ -116,3 +116,15 @@ def test_timeline_groups_by_year_oldest_first_undated_last_relevance_within_a_ye
     assert [(g.year, g.ranks) for g in groups] == [(2019, [1]), (2023, [2, 3]), (None, [4])]
     assert [h.pid for h in hits] == [3, 1, 4, 2]
     assert wants_timeline("科技特派员政策历年有哪些变化") and not wants_timeline("科技特派员补助多少")
+
+
+def test_a_repeal_stays_when_the_repealing_document_later_expires():
+    from policyqa.corpus.types import Dated, DocMeta, Lifecycle, Reference
+
+    old = DocMeta(title="旧办法", doc_number="荆政发〔2018〕1号", lifecycle=Lifecycle(effective=Dated("2018-01-01", "s")))
+    new = DocMeta(title="新办法", doc_number="荆政发〔2020〕2号", lifecycle=Lifecycle(
+        effective=Dated("2020-01-01", "s"), expires=Dated("2022-12-31", "有效期至2022年12月31日。"),
+        references=[Reference("废止", "旧办法", "荆政发〔2018〕1号", "《旧办法》同时废止。")]))
+    catalog = Catalog([("old", old), ("new", new)])
+    assert [catalog.status("old", d) for d in ("2019-06-01", "2021-06-01", "2024-06-01")] == ["现行有效", "已废止", "已废止"]
+    assert catalog.status("new", "2024-06-01") == "已失效"
