@@ -37,9 +37,12 @@ REPEAL = re.compile(r"废止|不再执行|停止执行|同时失效|予以废止
 REVISE = re.compile(r"(?<!新)(?:修订|修改)\s*《|对\s*《[^》]+》(?:[（(][^）)]{0,30}[）)])?[^，,。]{0,6}(?:进行|作|作出)了?(?:修订|修改)"
                     r"|《[^》]+》[^，,。]{0,4}(?:修订|修改)如下")
 TITLED = re.compile(rf"《([^《》\n]{{2,80}})》\s*(?:[（(]\s*({DOC_NUMBER.pattern})\s*[）)])?")
-KEYWORDS = re.compile(r"施行|执行|实施|生效|有效期|试行期|废止|失效|修订|修改|止")
+
+STATEMENTS = (EFFECTIVE_ON, EFFECTIVE_ISSUED, VALID_FROM_TO, VALID_UNTIL, VALID_FOR, UNTIL_STOP, REPEAL, REVISE)
 SENTENCE_END = re.compile(r"[。；;！!\n]")
-MAX_SENTENCES = 400  # a long digest repeats these words; the document's own statement is among the first few hundred
+# a long digest may hold many such sentences; a document's own statement opens or closes it, so the
+# first and last halves of this many are read (the patterns run over the whole text: linear, in C)
+MAX_SENTENCES = 400
 
 
 # Which reading of lifecycles an index's metadata holds (its manifest records it): change it when this
@@ -92,15 +95,16 @@ def add_years(start: str, years: int) -> str:
 
 def _sentences(text: str) -> list[str]:
     """The sentences that may speak of the document's life, each once, in order."""
+    found = sorted({m.start(): m.end() for p in STATEMENTS for m in p.finditer(text)}.items())
+    if len(found) > MAX_SENTENCES:
+        found = found[: MAX_SENTENCES // 2] + found[-MAX_SENTENCES // 2 :]
     out: dict[str, None] = {}
-    for m in KEYWORDS.finditer(text):
-        starts = [e.end() for e in SENTENCE_END.finditer(text, max(0, m.start() - 300), m.start())]
-        a = starts[-1] if starts else max(0, m.start() - 300)
-        e = SENTENCE_END.search(text, m.end(), m.end() + 300)
-        b = e.end() if e else min(len(text), m.end() + 300)
+    for start, end in found:
+        starts = [e.end() for e in SENTENCE_END.finditer(text, max(0, start - 300), start)]
+        a = starts[-1] if starts else max(0, start - 300)
+        e = SENTENCE_END.search(text, end, end + 300)
+        b = e.end() if e else min(len(text), end + 300)
         out.setdefault(text[a:b].strip(), None)
-        if len(out) >= MAX_SENTENCES:
-            break
     return [s for s in out if s]
 
 

@@ -96,3 +96,10 @@ def test_metadata_stored_before_lifecycles_existed_opens_without_one():
     stored = extract(load(seed_file("咸宁")), "x.txt").to_dict()
     stored.pop("lifecycle")
     assert DocMeta(**stored).lifecycle is None
+
+
+def test_the_closing_statement_of_a_long_document_is_found():
+    body = "".join(f"第{i}条 各部门要认真组织实施，自2020年{i % 12 + 1}月1日起执行本条规定的第{i}项措施，至2025年12月31日止完成。\n"
+                   for i in range(1, 2000))
+    lc = read_lifecycle("荆州市科技项目管理办法\n" + body + "本办法自2023年5月1日起施行，有效期3年。")
+    assert lc.effective.date == "2023-05-01" and lc.expires.date == "2026-04-30"
