@@ -15,7 +15,8 @@ from policyqa.corpus.places import infer_city, lookup
 from policyqa.corpus.sections import is_wordy, marker
 from policyqa.corpus.types import DocMeta, Extracted
 
-DOC_NUMBER = re.compile(r"[\u4e00-\u9fff]{1,10}[〔\[［【(（]\s*((?:19|20)\d{2})\s*[〕\]］】)）]\s*\d{1,4}\s*号")
+# 〔〕 [] ［］ 【】 () （）, half- or full-width digits: the same 文号 is typed every way
+DOC_NUMBER = re.compile(r"[\u4e00-\u9fff]{1,10}[〔\[［【(（]\s*((?:19|20|１９|２０)\d{2})\s*[〕\]］】)）]\s*\d{1,4}\s*号")
 _DATE_PATTERNS = [
     re.compile(r"((?:19|20)\d{2})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日"),
     re.compile(r"((?:19|20)\d{2})-(\d{1,2})-(\d{1,2})"),
@@ -175,6 +176,8 @@ METADATA_CHARS = 50_000
 
 
 def extract(ex: Extracted, source: str) -> DocMeta:
+    from policyqa.corpus.lifecycle import read_lifecycle  # it reads DOC_NUMBER from here
+
     text = ex.text[:METADATA_CHARS]
     title = find_title(ex, source)
     doc_number = find_doc_number(text)
@@ -198,4 +201,5 @@ def extract(ex: Extracted, source: str) -> DocMeta:
         issuer=find_issuer(title, text, city, doc_number),
         doc_number=doc_number,
         date=date,
+        lifecycle=read_lifecycle(ex.text, issued=date, title=title),  # the whole text: 本办法自…起施行 closes it
     )

@@ -55,6 +55,50 @@ class Extracted:
 
 
 @dataclass
+class Dated:
+    """A date a document states about itself, with the sentence it came from, so a reader can check it.
+
+    `date` is None when the sentence names a date that does not exist (2月30日); `note` then says why."""
+
+    date: str | None  # ISO
+    sentence: str
+    note: str | None = None
+
+
+@dataclass
+class Reference:
+    """Another document this one repeals (废止, 不再执行) or amends (修订, 修改), as its text names it.
+
+    Which indexed document it means is decided when asked (qa/lifecycle.py), by 文号 first, then by
+    title, so a document added later is still found."""
+
+    action: str  # 废止 | 修订
+    title: str | None  # without 《》
+    doc_number: str | None  # 文号 as written
+    sentence: str
+
+
+@dataclass
+class Lifecycle:
+    """What a document says about its own life: when it takes effect and ends, what it repeals.
+
+    Only stated facts are stored; the status on a date is computed when asked (qa/lifecycle.py),
+    so it follows the calendar without a rebuild."""
+
+    effective: Dated | None = None
+    expires: Dated | None = None
+    trial: bool = False  # 试行 / 试行期
+    references: list[Reference] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # an expiry before the effective date …
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Lifecycle:
+        dated = lambda x: Dated(**x) if x else None  # noqa: E731
+        return cls(effective=dated(d.get("effective")), expires=dated(d.get("expires")), trial=bool(d.get("trial")),
+                   references=[Reference(**r) for r in d.get("references") or []], problems=list(d.get("problems") or []))
+
+
+@dataclass
 class DocMeta:
     title: str
     city: str | None = None
@@ -66,6 +110,12 @@ class DocMeta:
     issuer: str | None = None
     doc_number: str | None = None  # 文号
     date: str | None = None  # ISO date
+    lifecycle: Lifecycle | None = None  # None: an index built before lifecycles were read, or nothing said
+
+    def __post_init__(self):
+        # the catalogue stores metadata as JSON: DocMeta(**stored) hands the lifecycle over as a dict
+        if isinstance(self.lifecycle, dict):
+            self.lifecycle = Lifecycle.from_dict(self.lifecycle)
 
     def to_dict(self) -> dict:
         return asdict(self)

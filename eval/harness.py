@@ -245,5 +245,11 @@ def main(args, base: Settings) -> int:
     if fails:
         print(f"\nfailing questions (hybrid), {len(fails)}:")
         print("\n".join(fails))
-    print(f"\nreport: {report_dir / 'report.md'} (+ report.json, recall_at_k.png)")
+    if not args.squad and not args.limit:  # statuses, 文号 lookup, --in-force, timeline (eval/lifecycle.py)
+        from policyqa.eval import lifecycle
+
+        lc = lifecycle.run(base, SEED_CORPUS, REPO / "var" / "eval-lifecycle", report_dir)
+        print("\n" + lifecycle.table(lc["summary"]))
+        print("\n".join(lifecycle.failures(lc) or ["lifecycle failures: none"]))
+    print(f"\nreport: {report_dir / 'report.md'} (+ report.json, recall_at_k.png, lifecycle.md)")
     return 0

@@ -26,6 +26,7 @@ from operator import itemgetter
 from pathlib import Path
 
 from policyqa.config import Settings
+from policyqa.corpus.lifecycle import READER as LIFECYCLE_READER
 from policyqa.corpus.paths import Skipped, shown
 from policyqa.corpus.reader import FileEntry
 from policyqa.corpus.types import Document
@@ -188,6 +189,10 @@ def _previous(index_dir: Path, settings: Settings, model_key: str, report: Build
         return prev
     if manifest.get("tokenizer") != tokenizer.tokenizer_id():  # BM25 postings hold the old cuts
         report.notes.append(f"tokenizer or dictionary changed ({manifest.get('tokenizer', 'jieba')} → {tokenizer.tokenizer_id()}): "
+                            "re-reading every document, reusing the embedding cache")
+        return prev
+    if manifest.get("lifecycle") != LIFECYCLE_READER:  # documents' own dates (施行, 有效期, 废止) read anew
+        report.notes.append(f"document lifecycles read as {LIFECYCLE_READER} (index has {manifest.get('lifecycle', 'none')}): "
                             "re-reading every document, reusing the embedding cache")
         return prev
     if manifest.get("ocr", True) != settings.ocr:  # pictures read (or no longer read) change what a text is
@@ -364,6 +369,7 @@ class _Run:
             "index_type": ",".join(sorted({s.get("vectors", "flat") for s in segments})),
             "chunker": settings.chunking.chunker_id,
             "tokenizer": tokenizer.tokenizer_id(),
+            "lifecycle": LIFECYCLE_READER,
             "ocr": settings.ocr,
             "built_at": layout.timestamp(),
             "corpus_dir": str(Path(settings.corpus_dir).resolve()),

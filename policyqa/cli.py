@@ -88,9 +88,18 @@ def print_answer(answer, out=None) -> None:
         for g in answer.groups:
             best = answer.hits[g.ranks[0] - 1]
             w(f"  ● {g.city}（{len(g.ranks)} 段）：{best.answer}\n")
+    if answer.timeline:
+        w("  按年份（从早到晚）：\n")
+        for y in answer.timeline:
+            best = answer.hits[y.ranks[0] - 1]
+            w(f"  ● {y.year or '年份不详'}（{len(y.ranks)} 段）：《{best.title}》{best.answer}\n")
     for h in answer.hits:
         w(f"\n[{h.rank}] score {h.score:.4f}\n")
         w(f"    {shown(h.citation)}\n")
+        if h.standing.note:
+            w(f"    时效：{h.standing.note}\n")
+            for sentence in h.standing.evidence + h.standing.problems:
+                w(f"      依据：{sentence}\n")
         if h.answer_span:
             w(f"    答案：{h.answer_span}\n")
         text = h.text
@@ -112,7 +121,8 @@ def cmd_ask(args) -> int:
     if args.mode not in MODES:
         raise CliError(f"unknown mode {args.mode!r}; use one of: {', '.join(MODES)}")
     searcher = Searcher(_settings(args), model=args.model)
-    filters = Filters(city=args.city, year=args.year, doc_type=args.doc_type)
+    filters = Filters(city=args.city, year=args.year, doc_type=args.doc_type, in_force=args.in_force, as_of=args.as_of,
+                      timeline=args.timeline)
     for q in questions:
         answer = searcher.ask(q, top_k=args.top_k, mode=args.mode, filters=filters)
         if args.json:
@@ -260,6 +270,10 @@ def _readers(sub) -> None:
     a.add_argument("--city")
     a.add_argument("--year", type=int)
     a.add_argument("--doc-type", help="e.g. 工作要点, 工作方案, 提案答复, 新闻报道, 进展汇报")
+    a.add_argument("--in-force", action="store_true",
+                   help="only documents 现行有效 on --as-of (or saying nothing about their validity); see docs/lifecycle.md")
+    a.add_argument("--as-of", metavar="YYYY-MM-DD", help="the date statuses are computed for (default: today)")
+    a.add_argument("--timeline", action="store_true", help="group the results by year, oldest first")
     a.add_argument("--json", action="store_true", help="one JSON object per question, one per line")
     _reranker(a)
     a.set_defaults(func=cmd_ask)

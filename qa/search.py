@@ -21,8 +21,10 @@ from policyqa.index.backends import Backend, Handle, Scope, open_backend
 from policyqa.qa.answer import answer_span, asked_pattern, best_sentence
 from policyqa.qa.fusion import fuse
 from policyqa.qa.grouping import group_by_city
+from policyqa.qa.lifecycle import Catalog, as_of_date, keep_in_force, numbered_first
 from policyqa.qa.query import Query, analyze
 from policyqa.qa.refusal import Case, judge
+from policyqa.qa.timeline import group_by_year, wants_timeline
 from policyqa.qa.types import Answer, Hit
 
 MODES = ("hybrid", "dense", "bm25")
@@ -50,6 +52,9 @@ class Filters:
     city: str | None = None
     year: int | None = None
     doc_type: str | None = None
+    in_force: bool = False  # only documents 现行有效 (or saying nothing about it) on `as_of`
+    as_of: str | None = None  # YYYY-MM-DD the status is computed for; today when None
+    timeline: bool = False  # lay the results out by year (also for 历年/演变 questions)
 
 
 def rule_documents(idx: Backend, ranked: list[int], limit: int) -> list:
@@ -94,6 +99,15 @@ class Searcher:
         # a repeated question (the UI's re-ask, an evaluation's second mode) is not re-encoded
         self._qvecs: dict[tuple[str, str, str], np.ndarray] = {}  # (model, encoder, question)
         self._qlock = threading.Lock()
+        self._catalog: tuple[object, Catalog] | None = None  # (the backend generation, its lifecycles)
+
+    def catalog(self, idx: Backend | None = None) -> Catalog:
+        """The lifecycles of `idx`'s documents (default: the current generation), built once per generation."""
+        idx = idx if idx is not None else self.backend
+        cached = self._catalog
+        if cached is None or cached[0] is not idx:
+            cached = self._catalog = (idx, Catalog((d.doc_id, d.meta) for d in idx.docs.values()))
+        return cached[1]
 
     def _encode(self, idx: Backend, question: str) -> np.ndarray:
         enc = self.handle.encoder(idx)
@@ -162,7 +176,9 @@ class Searcher:
             raise QuestionError("top-k must be at least 1")
         idx = self.backend  # one generation for the whole question, even if a build swaps meanwhile
         f = filters or Filters()
-        f = Filters(city=clean_text(f.city)[0].strip() or None, year=f.year, doc_type=clean_text(f.doc_type)[0].strip() or None)
+        f = Filters(city=clean_text(f.city)[0].strip() or None, year=f.year, doc_type=clean_text(f.doc_type)[0].strip() or None,
+                    in_force=f.in_force, as_of=f.as_of, timeline=f.timeline)
+        on = as_of_date(f.as_of)  # a date that does not exist is refused before any work
         q = analyze(question, idx.cities, idx.prefectures)
         if not self.settings.retrieval.understand_query:
             q.cities, q.other_places, q.years, q.doc_types, q.names = [], [], [], [], []
@@ -195,6 +211,13 @@ class Searcher:
             ranked, more = rerank_for_search(self.settings, question, ranked, lambda pid: idx.passage(pid).body)
             notes += more
         idx.prefetch(ranked)
+        catalog = self.catalog(idx)
+        if self.settings.retrieval.understand_query:
+            ranked, more = numbered_first(idx, catalog, question, ranked, depth)
+            notes += more
+        if f.in_force:
+            ranked, more = keep_in_force(idx, catalog, ranked, on)
+            notes += more
         hits = self._select(idx, ranked, q, top_k if not q.aggregate else max(top_k, r.aggregate_depth))
         idf = idx.idf(q.tokens)
         asked = asked_pattern(question) if q.wants_span else None
@@ -212,11 +235,13 @@ class Searcher:
                 bm25=bm_of.get(pid, 0.0),
                 answer=sentence, answer_start=a, answer_end=b,
                 answer_span=answer_span(sentence, question, q.tokens, asked) if asked else None,
-                page=p.page, ocr=p.ocr,
+                page=p.page, ocr=p.ocr, standing=catalog.standing(d.doc_id, on),
             ))
         answer = Answer(question=question, hits=out, mode=mode, notes=notes)
         if q.aggregate:
             answer.groups, answer.hits = group_by_city(out, q, idx.idf, top_k, r.support)
+        elif wants_timeline(question, f.timeline):
+            answer.timeline, answer.hits = group_by_year(out)
         case = Case(q, out, mode, lambda: rule_documents(idx, ranked, r.rule_scan_docs), r.answer_depth, r.threshold_for(idx.model))
         answer.found, why = judge(case)
         if why:

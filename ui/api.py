@@ -26,8 +26,9 @@ from policyqa.errors import BuildLocked, CannotWrite, EmptyCorpus, IndexMismatch
 from policyqa.index.status import gather
 from policyqa.index.update import remove_sources, safe_name
 from policyqa.index.writing import cannot_write
+from policyqa.qa.lifecycle import as_of_date
 from policyqa.qa.search import Filters, Searcher, clean_text
-from policyqa.qa.types import Answer
+from policyqa.qa.types import Answer, Standing
 from policyqa.ui.export import answer_csv
 from policyqa.ui.links import DEFAULT_MODE, DEFAULT_TOP_K, MAX_TOP_K
 from policyqa.ui.uploads import MAX_UPLOAD_BYTES, add_uploads, too_large
@@ -48,11 +49,27 @@ class AskRequest(BaseModel):
     city: str | None = Field(None, description="only documents about this city or county, e.g. 岳阳")
     year: int | None = Field(None, description="only documents of this year")
     doc_type: str | None = Field(None, description="e.g. 工作要点, 工作方案, 提案答复, 新闻报道, 进展汇报")
+    in_force: bool = Field(False, description="only documents 现行有效 on as_of, or saying nothing about their validity")
+    as_of: str | None = Field(None, description="YYYY-MM-DD the statuses are computed for (default: today)")
+    timeline: bool = Field(False, description="group the results by year, oldest first (also for 历年/演变 questions)")
 
 
 # The shapes below document the responses in /docs and /openapi.json only: the routes return
 # Answer.to_json() unchanged (response_model=None), and tests/ui/test_api.py checks that the
 # fields named here are the fields a real answer has, so the two cannot drift apart unnoticed.
+class LinkDoc(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    doc_id: str
+    title: str
+    wenhao: str | None = Field(alias="文号", description="its 文号")
+
+
+class YearDoc(BaseModel):
+    year: int | None = Field(description="null for documents without a year, last")
+    results: list[int] = Field(description="ranks of the passages of that year, best first")
+
+
 class HitDoc(BaseModel):
     rank: int
     score: float = Field(description="fused score (higher is more relevant); not comparable across modes")
@@ -72,6 +89,15 @@ class HitDoc(BaseModel):
     answer_start: int | None
     answer_end: int | None
     answer_span: str | None = Field(description="the exact phrase for 多少/几/何时/文号/哪家 questions")
+    status: str | None = Field(description="现行有效, 尚未施行, 已失效, 已废止 on as_of; null when the document says nothing about it")
+    as_of: str = Field(description="the date (YYYY-MM-DD) the status is computed for")
+    effective: str | None = Field(description="the date it takes effect (YYYY-MM-DD), as the document states it")
+    expires: str | None = Field(description="the last day it is in effect (有效期至, 有效期N年 counted from the effective date)")
+    replaced_by: LinkDoc | None = Field(description="the indexed document that repeals or revises it, when status is 已废止")
+    replaces: list[LinkDoc] = Field(description="indexed documents it repeals or revises")
+    replaces_unresolved: list[str] = Field(description="documents it names as repealed that are not indexed, as written")
+    status_evidence: list[str] = Field(description="the sentences the dates and links come from")
+    status_problems: list[str] = Field(description="dates not used and why (2月30日, an end before the start, mutual repeals)")
 
 
 class GroupDoc(BaseModel):
@@ -86,6 +112,7 @@ class AnswerDoc(BaseModel):
     mode: str
     notes: list[str] = Field(description="filters and boosts read from the question, and why nothing was found")
     groups: list[GroupDoc] | None = Field(None, description="only for 哪些城市 questions: the places, in order")
+    timeline: list[YearDoc] | None = Field(None, description="only with timeline or 历年/演变 questions: years, oldest first")
 
 
 class ErrorDoc(BaseModel):
@@ -151,9 +178,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(500, f"internal error ({type(e).__name__}); the server log has the details")
 
 
-def _doc_meta(doc) -> dict:
-    return {"doc_id": doc.doc_id, "source": doc.source, **doc.meta.to_dict(), "passages": len(doc.passages),
-            "characters": len(doc.text)}
+def _doc_meta(doc, standing: Standing | None = None) -> dict:
+    """A document's metadata, with its status and version links on a date when `standing` is given."""
+    meta = doc.meta.to_dict()
+    meta.pop("lifecycle", None)  # what it states is in standing's fields, with the sentences
+    return {"doc_id": doc.doc_id, "source": doc.source, **meta, **(standing.to_json() if standing else {}),
+            "passages": len(doc.passages), "characters": len(doc.text)}
 
 
 def _save(upload: UploadFile, dest: Path, max_bytes: int) -> int:
@@ -214,7 +244,8 @@ def _search_routes(app: FastAPI, searcher: Searcher) -> None:
     """/api/ask as JSON (GET and POST) and as CSV."""
     def ask(p: AskRequest) -> Answer:
         return searcher.ask(p.question, top_k=p.top_k, mode=p.mode,
-                            filters=Filters(city=p.city or None, year=p.year, doc_type=p.doc_type or None))
+                            filters=Filters(city=p.city or None, year=p.year, doc_type=p.doc_type or None,
+                                            in_force=p.in_force, as_of=p.as_of, timeline=p.timeline))
 
     answer_doc = {200: {"model": AnswerDoc, "description": "the object `policyqa ask --json` prints"}}
 
@@ -241,9 +272,15 @@ def _search_routes(app: FastAPI, searcher: Searcher) -> None:
 def _document_routes(app: FastAPI, settings: Settings, searcher: Searcher) -> None:
     """The indexed documents, one document with its text, and the index's status."""
     @app.get("/api/documents", tags=["documents"], summary="The indexed documents", responses=ERRORS)
-    def documents() -> dict:
-        docs = sorted(searcher.index.docs.values(), key=lambda d: d.source)
-        return {"documents": [_doc_meta(d) for d in docs]}
+    def documents(wenhao: Annotated[str | None, Query(description="only the document with this 文号 (any brackets, "
+                                                                     "half- or full-width digits)")] = None,
+                  as_of: Annotated[str | None, Query(description="YYYY-MM-DD for the statuses (default: today)")] = None) -> dict:
+        """Each document's metadata with its status on `as_of`, dates and version links (replaced_by, replaces)."""
+        on = as_of_date(as_of)
+        catalog = searcher.catalog()
+        docs = searcher.index.docs
+        chosen = [docs[i] for i in catalog.by_number(wenhao) if i in docs] if wenhao else list(docs.values())
+        return {"documents": [_doc_meta(d, catalog.standing(d.doc_id, on)) for d in sorted(chosen, key=lambda d: d.source)]}
 
     @app.get("/api/documents/{doc_id}", tags=["documents"], summary="One document: metadata, full text, passages", responses=ERRORS)
     def document(doc_id: str) -> dict:
@@ -252,7 +289,8 @@ def _document_routes(app: FastAPI, settings: Settings, searcher: Searcher) -> No
         if doc is None:
             raise HTTPException(404, f"no indexed document with doc_id {doc_id!r}; GET /api/documents lists them")
         passages = [{"ordinal": p.ordinal, "start": p.start, "end": p.end, "section": p.section_path} for p in doc.passages]
-        return {**_doc_meta(doc), "text": doc.text, "passage_list": passages}
+        standing = searcher.catalog().standing(doc_id, as_of_date(None))
+        return {**_doc_meta(doc, standing), "text": doc.text, "passage_list": passages}
 
     @app.get("/api/status", tags=["documents"], summary="What the index holds and what is not indexed yet", responses=ERRORS)
     def status() -> dict:

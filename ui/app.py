@@ -12,6 +12,9 @@ Stable hooks for tests and styling:
       .section .answer-span .passage (with mark.answer and span.term) .citation
       details.doc-toggle > summary (原文) > .doc-view > mark.doc-passage
   .city-group[data-city] > .city-group-head  grouped view for 哪些城市 questions
+  .year-group[data-year] > .year-group-head  timeline view (历年/演变 questions), oldest first
+  .status-badge[data-status] (.repealed .expired .not-yet .in-force) a.replaced-by   a passage's document status
+  #filter-in-force                          the 只看现行有效 checkbox
   .notes, .no-answer, .nearest, .error-msg
   .result-links > a.share-link (this search as a link), a.export-csv (its rows as CSV, from /api/ask.csv)
   #share-query (hidden)                      the last search as ?q=…; written into the address bar
@@ -41,6 +44,7 @@ from policyqa.index.build import build
 from policyqa.index.status import format_status, gather
 from policyqa.index.store import layout
 from policyqa.index.update import remove_sources
+from policyqa.qa.lifecycle import as_of_date
 from policyqa.qa.search import MODES, Filters, Searcher
 from policyqa.ui.api import create_api
 from policyqa.ui.guard import LOOPBACK, hosts_for, protect
@@ -66,7 +70,7 @@ WRITE_ADDRESS_BAR = """(query) => {
   if (typeof query === "string") history.replaceState(history.state, "", location.pathname + (query ? "?" + query : ""));
   return [];
 }"""
-DOC_HEADERS = ["文件", "标题", "城市", "年份", "类型", "段落数"]
+DOC_HEADERS = ["文件", "标题", "城市", "年份", "类型", "段落数", "时效（今天）"]
 CSS = (Path(__file__).parent / "style.css").read_text(encoding="utf-8")
 
 # ------------------------------------------------------------------------------------------
@@ -99,10 +103,14 @@ def filter_choices(searcher: Searcher) -> tuple[list[str], list[str], list[str]]
 
 
 def doc_rows(searcher: Searcher) -> list[list]:
+    """One row per document; its status today, dates and version links in the last column."""
+    catalog, today = searcher.catalog(), as_of_date(None)
     rows = []
     for d in sorted(searcher.index.docs.values(), key=lambda d: d.source):
         m = d.meta
-        rows.append([d.source, m.title, m.city or "", str(m.year or ""), m.doc_type, len(d.passages)])
+        standing = catalog.standing(d.doc_id, today)
+        rows.append([d.source, m.title, m.city or "", str(m.year or ""), m.doc_type, len(d.passages),
+                     standing.note])
     return rows
 
 
@@ -154,7 +162,8 @@ def build_app(settings: Settings, searcher: Searcher | None = None, writes: bool
     def search(params: SearchParams) -> tuple[str, str]:
         """The results panel and the share query (for the address bar) of one search."""
         try:
-            filters = Filters(city=params.city, year=params.year, doc_type=params.doc_type)
+            filters = Filters(city=params.city, year=params.year, doc_type=params.doc_type, in_force=params.in_force,
+                              timeline=params.timeline)
             answer = searcher.ask(params.question, top_k=params.top_k, mode=params.mode, filters=filters)
             params = replace(params, question=answer.question)  # as asked: cleaned of what cannot be sent (a lone surrogate)
             return render_answer(answer, searcher.index.docs, params), params.share_query()
@@ -166,8 +175,9 @@ def build_app(settings: Settings, searcher: Searcher | None = None, writes: bool
             log.exception("search failed")
             return render_error(f"检索出错（{type(e).__name__}: {e}）。请重试；若问题持续，请查看服务器日志。"), ""
 
-    def on_search(question, city, year, doc_type, mode, top_k):
+    def on_search(question, city, year, doc_type, mode, top_k, in_force=False):
         return search(SearchParams(
+            in_force=bool(in_force),
             question=(question or "").strip(),
             city=None if city in (None, "", ALL) else city,
             year=None if year in (None, "", ALL) else int(year),
@@ -180,11 +190,11 @@ def build_app(settings: Settings, searcher: Searcher | None = None, writes: bool
         """Fill the page; with a shared link (?q=…&city=…&year=…&mode=…), show and run that search."""
         params = from_share_query(request.query_params if request is not None else {})
         if params is None:
-            return (*refresh(), gr.update(), gr.update(), gr.update(), gr.update())
+            return (*refresh(), gr.update(), gr.update(), gr.update(), gr.update(), gr.update())
         try:
             c, y, t = filter_choices(searcher)
         except Exception as e:  # no usable index: the panels say so (refresh), the results too
-            return (*refresh(), params.question, gr.update(), gr.update(), render_error(index_error(e)))
+            return (*refresh(), params.question, gr.update(), gr.update(), params.in_force, render_error(index_error(e)))
         city, unknown = _choice(params.city, c), []
         if params.city and city is None:
             unknown.append(f"城市“{params.city}”")
@@ -194,7 +204,7 @@ def build_app(settings: Settings, searcher: Searcher | None = None, writes: bool
             unknown.append(f"文档类型“{params.doc_type}”")
         params = replace(params, city=city, top_k=min(params.top_k, UI_MAX_TOP_K))
         shown = (*refresh(city or ALL, str(params.year or ALL), params.doc_type or ALL),
-                 params.question, params.mode if params.mode in MODES else gr.update(), params.top_k)
+                 params.question, params.mode if params.mode in MODES else gr.update(), params.top_k, params.in_force)
         if unknown:  # say so rather than run a different search than the link describes
             return (*shown, render_error(f"链接中的筛选条件在索引中没有：{'、'.join(unknown)}。请在下拉列表中选择后再搜索。"))
         return (*shown, search(params)[0])
@@ -281,6 +291,8 @@ def build_app(settings: Settings, searcher: Searcher | None = None, writes: bool
                     city_dd = gr.Dropdown(cities, value=ALL, label="城市", elem_id="filter-city")
                     year_dd = gr.Dropdown(years, value=ALL, label="年份", elem_id="filter-year")
                     type_dd = gr.Dropdown(types, value=ALL, label="文档类型", elem_id="filter-type")
+                    in_force_cb = gr.Checkbox(False, label="只看现行有效", elem_id="filter-in-force",
+                                              info="排除已废止、已失效、尚未施行的文件（按今天）")
                 with gr.Accordion("高级选项", open=False, elem_id="advanced"), gr.Row():
                     mode = gr.Radio(MODE_CHOICES, value="hybrid", label="检索方式", elem_id="mode")
                     top_k = gr.Slider(1, UI_MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="返回段落数（top-k）", elem_id="top-k")
@@ -290,7 +302,7 @@ def build_app(settings: Settings, searcher: Searcher | None = None, writes: bool
             with gr.Tab("文档管理", id="docs-tab"):
                 gr.Markdown("### 已索引的文档")
                 table = gr.Dataframe(doc_rows(searcher), headers=DOC_HEADERS, interactive=False, wrap=True,
-                                     column_widths=["30%", "34%", "9%", "7%", "11%", "9%"], elem_id="doc-table")
+                                     column_widths=["22%", "26%", "8%", "6%", "9%", "7%", "22%"], elem_id="doc-table")
                 with gr.Row():
                     with gr.Column(scale=3, visible=writes):
                         gr.Markdown(f"### 上传文档\n支持 {'、'.join(SUPPORTED)}，单个文件不超过 {MAX_UPLOAD_MB} MB。"
@@ -316,7 +328,7 @@ def build_app(settings: Settings, searcher: Searcher | None = None, writes: bool
 
         filters = [city_dd, year_dd, type_dd]
         refreshed = [city_dd, year_dd, type_dd, table, remove_dd, status_panel, status_raw]
-        gr.on([question.submit, search_btn.click], on_search, inputs=[question, *filters, mode, top_k],
+        gr.on([question.submit, search_btn.click], on_search, inputs=[question, *filters, mode, top_k, in_force_cb],
               outputs=[results, share], concurrency_limit=4, show_progress="minimal", api_visibility="private",
               ).then(None, inputs=[share], js=WRITE_ADDRESS_BAR)
         upload_btn.click(on_upload, inputs=[upload, *filters], outputs=[upload_result, upload, *refreshed],
@@ -325,7 +337,7 @@ def build_app(settings: Settings, searcher: Searcher | None = None, writes: bool
         remove_btn.click(on_remove, inputs=[remove_dd, *filters], outputs=[remove_result, *refreshed],
                          concurrency_limit=1, concurrency_id="index-write", show_progress_on=[remove_result],
                          api_visibility="private")
-        demo.load(on_load, inputs=None, outputs=[*refreshed, question, mode, top_k, results], show_progress="hidden",
+        demo.load(on_load, inputs=None, outputs=[*refreshed, question, mode, top_k, in_force_cb, results], show_progress="hidden",
                   api_visibility="private")
     return demo
 

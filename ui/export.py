@@ -20,14 +20,17 @@ import io
 
 from policyqa.qa.types import Answer, Hit
 
-HIT_COLUMNS = ["rank", "score", "city", "year", "doc_type", "title", "section", "answer", "answer_span", "source",
+HIT_COLUMNS = ["rank", "score", "city", "year", "doc_type", "status", "title", "section", "answer", "answer_span", "source",
                "doc_id", "start", "end", "answer_start", "answer_end", "found", "passage"]
+YEAR_COLUMNS = ["year", "passages", "ranks", "rank", "score", "status", "title", "section", "answer", "answer_span", "source",
+                "doc_id", "start", "end", "answer_start", "answer_end", "found", "supporting"]
 PLACE_COLUMNS = ["place", "passages", "ranks", "rank", "score", "title", "section", "answer", "answer_span", "source",
                  "doc_id", "start", "end", "answer_start", "answer_end", "found", "supporting"]
 
 
 def _hit_fields(h: Hit) -> dict:
     return {"rank": h.rank, "score": round(h.score, 6), "city": h.city or "", "year": h.year or "", "doc_type": h.doc_type,
+            "status": h.standing.note,
             "title": h.title, "section": h.section, "answer": h.answer or "", "answer_span": h.answer_span or "",
             "source": h.source, "doc_id": h.doc_id, "start": h.start, "end": h.end,
             "answer_start": "" if h.answer_start is None else h.answer_start,
@@ -37,20 +40,29 @@ def _hit_fields(h: Hit) -> dict:
 def answer_rows(answer: Answer) -> tuple[list[str], list[dict]]:
     """(columns, rows) for this answer: per place for grouped answers, per passage otherwise."""
     found = "yes" if answer.found else "no (nearest passages)"
-    if not answer.groups:
-        return HIT_COLUMNS, [{**_hit_fields(h), "found": found} for h in answer.hits]
+    if answer.groups:
+        return PLACE_COLUMNS, _grouped(answer, [(g.city, g.ranks) for g in answer.groups], "place", found)
+    if answer.timeline:
+        return YEAR_COLUMNS, _grouped(answer, [(y.year or "", y.ranks) for y in answer.timeline], "year", found)
+    return HIT_COLUMNS, [{**_hit_fields(h), "found": found} for h in answer.hits]
+
+
+def _grouped(answer: Answer, groups: list[tuple[object, list[int]]], key: str, found: str) -> list[dict]:
+    """One row per group (a place, a year): its best passage's fields, all its passages in one cell."""
     by_rank = {h.rank: h for h in answer.hits}
     rows = []
-    for g in answer.groups:
-        hits = [by_rank[r] for r in g.ranks if r in by_rank]
+    for name, ranks in groups:
+        hits = [by_rank[r] for r in ranks if r in by_rank]
         if not hits:
             continue
         best = _hit_fields(hits[0])
         best.pop("city"), best.pop("year"), best.pop("doc_type"), best.pop("passage")
+        if key == "place":
+            best.pop("status")
         supporting = "\n".join(f"[{h.rank}] {h.citation} · {h.source}：{h.answer or h.text}" for h in hits)
-        rows.append({"place": g.city, "passages": len(hits), "ranks": " ".join(str(h.rank) for h in hits), **best,
+        rows.append({key: name, "passages": len(hits), "ranks": " ".join(str(h.rank) for h in hits), **best,
                      "found": found, "supporting": supporting})
-    return PLACE_COLUMNS, rows
+    return rows
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

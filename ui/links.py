@@ -23,6 +23,8 @@ class SearchParams:
     doc_type: str | None = None
     mode: str = DEFAULT_MODE
     top_k: int = DEFAULT_TOP_K
+    in_force: bool = False  # 只看现行有效
+    timeline: bool = False
 
     def _pairs(self, question_key: str) -> list[tuple[str, str]]:
         pairs = [(question_key, self.question)]
@@ -31,6 +33,7 @@ class SearchParams:
             pairs.append(("mode", self.mode))
         if self.top_k != DEFAULT_TOP_K:
             pairs.append(("top_k", str(self.top_k)))
+        pairs += [(k, "true") for k, on in (("in_force", self.in_force), ("timeline", self.timeline)) if on]
         return pairs
 
     def share_query(self) -> str:
@@ -66,4 +69,6 @@ def from_share_query(params: Mapping[str, str]) -> SearchParams | None:
         doc_type=(params.get("doc_type") or "").strip() or None,
         mode=(params.get("mode") or DEFAULT_MODE).strip(),
         top_k=_int(params.get("top_k"), DEFAULT_TOP_K, 1, MAX_TOP_K),
+        in_force=(params.get("in_force") or "").strip().lower() in ("true", "1", "yes"),
+        timeline=(params.get("timeline") or "").strip().lower() in ("true", "1", "yes"),
     )

@@ -100,6 +100,26 @@ def render_doc_view(hit: Hit, doc_text: str | None, uid: str, source_label: str)
     )
 
 
+STATUS_CLASS = {"现行有效": "in-force", "尚未施行": "not-yet", "已失效": "expired", "已废止": "repealed"}
+
+
+def render_status(hit: Hit) -> str:
+    """The document's status badge (已废止 in red, with 被《…》废止 linking to the repealing document), and the
+    sentences it rests on in its title, so a reader can check it; empty without a status."""
+    st = hit.standing
+    if not st.note:
+        return ""
+    why = _e("\n".join([st.summary, *st.evidence, *st.problems]), quote=True)
+    status = st.status or "时效存疑"
+    badge = (f'<span class="status-badge {STATUS_CLASS.get(st.status or "", "unclear")}" data-status="{_e(status, quote=True)}" '
+             f'title="{why}">{_e(status)}</span>')
+    if st.replaced_by is not None:
+        link = st.replaced_by
+        badge += (f'<span class="replaced-by">被<a class="replaced-by-link" href="api/documents/{_e(link.doc_id, quote=True)}" '
+                  f'target="_blank">{_e(link.label)}</a>废止</span>')
+    return badge
+
+
 def render_card(hit: Hit, terms: list[str], doc_text: str | None, nearest: bool = False) -> str:
     uid = f"r{hit.rank}"
     a = (hit.answer_start - hit.start) if hit.answer_start is not None else None
@@ -112,6 +132,7 @@ def render_card(hit: Hit, terms: list[str], doc_text: str | None, nearest: bool 
     if hit.year:
         meta.append(f'<span class="year">{hit.year}年</span>')
     meta.append(f'<span class="doc-type">{_e(hit.doc_type or "其他")}</span>')
+    meta.append(render_status(hit))
     meta.append(f'<span class="score" title="融合得分（越高越相关）">得分 {hit.score:.4f}</span>')
     span = f'<div class="answer-span">答案：<strong>{_e(hit.answer_span)}</strong></div>' if hit.answer_span else ""
     label = '<span class="nearest-label">最接近的段落（仅供参考）</span>' if nearest else ""
@@ -179,6 +200,14 @@ def render_answer(answer: Answer, docs: dict | None = None, params: SearchParams
         if rest:
             out.append('<div class="groups-head">其他段落</div>')
             out += [render_card(h, terms, text_of(h), nearest) for h in rest]
+    elif answer.timeline:
+        by_rank = {h.rank: h for h in answer.hits}
+        out.append(f'<div class="groups-head">按年份（从早到晚）：'
+                   f'{_e("、".join(str(y.year or "年份不详") for y in answer.timeline))}</div>')
+        for y in answer.timeline:
+            cards = [render_card(by_rank[r], terms, text_of(by_rank[r]), nearest) for r in y.ranks if r in by_rank]
+            out.append(f'<div class="year-group" data-year="{y.year or ""}"><div class="year-group-head">{y.year or "年份不详"}'
+                       f'<span class="count">{len(y.ranks)} 段</span></div>' + "".join(cards) + "</div>")
     else:
         label = f"最接近的 {len(answer.hits)} 个段落" if nearest else f"共 {len(answer.hits)} 条结果"
         out.append(f'<div class="summary">{label}</div>')

@@ -56,6 +56,7 @@ class Manifest(TypedDict, total=False):
     index_type: str  # the segments' vector kinds, joined
     chunker: str
     tokenizer: str
+    lifecycle: str  # corpus/lifecycle.py READER: which reading of documents' own dates the metadata holds
     ocr: bool
     built_at: str
     corpus_dir: str

@@ -5,18 +5,24 @@ from __future__ import annotations
 import pytest
 
 from policyqa.config import Settings
-from policyqa.qa.types import Answer, Group, Hit
-from policyqa.ui.api import AnswerDoc, GroupDoc, HitDoc, create_api
+from policyqa.qa.types import Answer, Group, Hit, Link, Standing, YearGroup
+from policyqa.ui.api import AnswerDoc, GroupDoc, HitDoc, LinkDoc, YearDoc, create_api
 
 
 def test_documented_fields_are_the_fields_of_a_real_answer():
     hit = Hit(rank=1, score=0.5, pid=0, doc_id="d", source="a.txt", title="t", city=None, year=None, doc_type="其他",
               section="t", start=0, end=2, text="科技")
     body = Answer(question="哪些城市", hits=[hit], mode="hybrid", groups=[Group("荆州市", [1])]).to_json()
-    assert set(AnswerDoc.model_fields) == set(body)
-    assert set(HitDoc.model_fields) == set(body["results"][0])
+    old = Standing("已废止", "2024-01-01", "2019-04-01", None, replaced_by=Link("n", "新办法", "荆政发〔2023〕12号"))
+    dated = Hit(**{**hit.__dict__, "year": 2019, "standing": old})
+    timeline = Answer(question="历年变化", hits=[dated], mode="hybrid", timeline=[YearGroup(2019, [1])]).to_json()
+    assert set(AnswerDoc.model_fields) == set(body) | set(timeline)  # groups or timeline, as the question asks
+    assert set(HitDoc.model_fields) == set(body["results"][0]) == set(timeline["results"][0])
     assert set(GroupDoc.model_fields) == set(body["groups"][0])
+    assert set(YearDoc.model_fields) == set(timeline["timeline"][0])
+    assert {f.alias or name for name, f in LinkDoc.model_fields.items()} == set(timeline["results"][0]["replaced_by"])
     AnswerDoc.model_validate(body)  # types too
+    AnswerDoc.model_validate(timeline)
 
 
 def test_every_documented_error_is_the_one_line_shape():

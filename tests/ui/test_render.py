@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from policyqa.qa.types import Answer, Group, Hit
+from policyqa.qa.types import Answer, Group, Hit, Link, Standing, YearGroup
 from policyqa.ui.render import markup, reason_zh, render_answer, render_error
 from policyqa.ui.uploads import check_uploads
 
 DOC = "标题\n一、<b>总则</b> & 说明。开展科技特派员工作站建设试点，首批建站29家。其他内容。"
 
 
-def _hit(rank=1, city="荆州市", text=None, **kw) -> Hit:
+def _hit(rank=1, city="荆州市", text=None, year=2022, **kw) -> Hit:
     start = DOC.index("开展")
     end = len(DOC)
     a0, a1 = start, DOC.index("其他")
-    return Hit(rank=rank, score=0.5, pid=0, doc_id="d1", source="荆州-x.txt", title="荆州<测试>", city=city, year=2022,
+    return Hit(rank=rank, score=0.5, pid=0, doc_id="d1", source="荆州-x.txt", title="荆州<测试>", city=city, year=year,
                doc_type="新闻报道", section="荆州<测试> > 一、总则", start=start, end=end, text=text or DOC[start:end],
                answer=DOC[a0:a1], answer_start=a0, answer_end=a1, **kw)
 
@@ -83,3 +83,20 @@ def test_status_text_and_panel_come_from_one_record(seed_settings, tmp_path: Pat
     assert f"{st.documents} 篇" in panel and f"{st.passages} 段" in panel and st.model in panel
     missing = gather(seed_settings.with_(index_dir=tmp_path / "none"))
     assert "no index in" in format_status(missing) and "没有索引" in status_html(missing)
+
+
+def test_a_repealed_document_shows_a_red_badge_linking_its_repealer_with_the_sentences():
+    st = Standing("已废止", "2024-01-01", "2019-04-01", replaced_by=Link("new\"id", "新<办法>", "荆政发〔2023〕12号"),
+                  evidence=["《旧办法》同时废止。"])
+    html = render_answer(Answer(question="科技特派员", hits=[_hit(standing=st)], mode="hybrid"), {"d1": _Doc()})
+    assert '<span class="status-badge repealed" data-status="已废止"' in html
+    assert 'href="api/documents/new&quot;id"' in html and "新&lt;办法&gt;" in html and "《旧办法》同时废止。" in html
+    plain = render_answer(Answer(question="科技特派员", hits=[_hit()], mode="hybrid"), {"d1": _Doc()})
+    assert "status-badge" not in plain  # a document that says nothing about its validity has no badge
+
+
+def test_timeline_view_lists_years_oldest_first():
+    hits = [_hit(rank=1, year=2019), _hit(rank=2, year=2023)]
+    html = render_answer(Answer(question="历年变化", hits=hits, mode="hybrid",
+                                timeline=[YearGroup(2019, [1]), YearGroup(2023, [2])]), {"d1": _Doc()})
+    assert html.index('data-year="2019"') < html.index('data-year="2023"')
