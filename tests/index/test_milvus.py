@@ -186,3 +186,24 @@ def test_missing_cluster_extra_is_one_line_naming_the_install(tmp_path):
         assert r.returncode == 2, r.stderr
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and "pip install 'policyqa[cluster]'" in lines[0], r.stderr
+
+
+@NEEDS_MILVUS
+def test_a_new_lifecycle_reader_rebuilds_milvus_and_statuses_follow(tmp_path, tiny_model, monkeypatch):
+    """Milvus keeps each document's metadata in its own rows: when the build reads documents' dates anew
+    (another lifecycle reader), the collections are rebuilt from the index, never left with the old reading."""
+    import policyqa.index.build as build_module
+
+    corpus = tmp_path / "documents"
+    shutil.copytree(REPO / "eval" / "lifecycle" / "documents", corpus)
+    base = Settings().with_(corpus_dir=corpus, index_dir=tmp_path / "index", model=tiny_model, device="cpu")
+    m = replace(base, backend="milvus", milvus_uri=str(tmp_path / "m.db"))
+    build(m, progress=False)
+    monkeypatch.setattr(build_module, "LIFECYCLE_READER", "lifecycle-next")  # as a newer policyqa would write
+    report = build(m, progress=False)
+    assert any("lifecycle reader changed: the Milvus collections are rebuilt" in n for n in report.notes), report.notes
+    embedded = Searcher(base).ask("科技特派员管理办法", mode="bm25", top_k=5, filters=Filters(as_of="2024-01-01"))
+    milvus = Searcher(m).ask("科技特派员管理办法", mode="bm25", top_k=5, filters=Filters(as_of="2024-01-01"))
+    statuses = [(h.source, h.standing.status if h.standing else None) for h in embedded.hits]
+    assert statuses == [(h.source, h.standing.status if h.standing else None) for h in milvus.hits]
+    assert any(s == "已废止" for _, s in statuses), statuses

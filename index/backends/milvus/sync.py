@@ -54,7 +54,7 @@ REWEIGHT_DRIFT = 0.01  # relative drift of the average passage length that trigg
 TEXT_PART = 16_000  # characters of document text per catalogue row (VARCHAR holds 65,535 bytes)
 BATCH = 512  # rows per insert
 EMPTY_DIM = 0  # Milvus refuses an all-zero sparse vector: a passage without terms gets weight on dim 0, never queried
-IDENTITY = ("model_fingerprint", "chunker", "dimension", "tokenizer")  # a change rebuilds the collections
+IDENTITY = ("model_fingerprint", "chunker", "dimension", "tokenizer", "lifecycle")  # a change rebuilds the collections
 
 
 def pid_of(doc_id: str, i: int) -> int:
@@ -168,10 +168,10 @@ class _Sync:
         self.state: dict = {}
 
     def open(self, manifest: dict) -> None:
-        """Read the state; rebuild the collections when there are none or the model, chunker or tokenizer changed."""
+        """Read the state; rebuild the collections when there are none or the model, chunker, tokenizer or lifecycle reader changed."""
         state = read_manifest(self.client, self.settings)
         if state and any(state.get(k) != manifest.get(k) for k in IDENTITY):
-            self.report.notes.append("model, chunker or tokenizer changed: the Milvus collections are rebuilt")
+            self.report.notes.append("model, chunker, tokenizer or lifecycle reader changed: the Milvus collections are rebuilt")
             state = None
         if state is None:
             for name in (self.passages, self.catalog):
@@ -283,7 +283,7 @@ class _Sync:
     def record(self, m: dict, documents: int) -> None:
         """The new state in the manifest row; the bumped generation tells servers to reopen."""
         self.state.update(model=m["model"], model_fingerprint=m["model_fingerprint"], encoder=m.get("encoder", "fp32"),
-                          chunker=m["chunker"], tokenizer=m.get("tokenizer"), dimension=m["dimension"],
+                          chunker=m["chunker"], tokenizer=m.get("tokenizer"), lifecycle=m.get("lifecycle"), dimension=m["dimension"],
                           documents=documents, passages=self.state["n"], generation=self.state["generation"] + 1,
                           built_at=m["built_at"])
         self.client.upsert(self.catalog, [catalog_row(MANIFEST_KEY, "meta", text=json.dumps(self.state, ensure_ascii=False))])
