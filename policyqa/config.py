@@ -52,6 +52,9 @@ class Retrieval:
     # a passage whose document is of the year or type the question names, and one whose own text holds
     # the year, move up by these factors (a preference, not a filter: docs/evaluation.md)
     metadata_boost: float = 1.15
+    # a place named in the question is a preference (docs/places.md): its documents' passages move up by this
+    # factor over those of documents with no place label, which stay eligible; other places' documents do not
+    place_boost: float = 1.5
     year_in_passage_boost: float = 1.1
     support: float = 0.3  # share of the best place's topical weight a place must reach to be listed (by sweep)
     aggregate_depth: int = 60  # passages considered when listing places (哪些城市), so none is crowded out

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
+from policyqa.corpus.places import lookup
 from policyqa.corpus.types import Document
 from policyqa.qa.answer import REFUSE_WITHOUT, phrase_kind
 from policyqa.qa.query import Query
@@ -56,9 +57,13 @@ def mentions(text: str, name: str) -> bool:
 
 
 def place_not_indexed(c: Case) -> str | None:
-    """深圳市的…: a place no document is about (哪些城市在武汉设有… keeps 武汉 as its topic)."""
+    """深圳市的…: a place no document is about (哪些城市在武汉设有… keeps 武汉 as its topic), and that
+    no passage found names either: a document with no place label may still be about it."""
     q = c.query
-    if q.other_places and not q.cities and not q.aggregate:
+    if not q.other_places or q.cities or q.aggregate:
+        return None
+    names = {n for p in q.other_places for n in (p, getattr(lookup(p), "short", p))}
+    if not any(mentions(h.title + h.text, n) for h in c.hits[: c.answer_depth] for n in names):
         return f"问题提到的{'、'.join(q.other_places)}不在已索引文档的城市中"
     return None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -50,6 +50,15 @@ class Filters:
     city: str | None = None
     year: int | None = None
     doc_type: str | None = None
+
+
+def union(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Two candidate lists (scores, ids) of one question as one, best first, each passage once."""
+    scores, ids = np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]).astype(np.int64)
+    order = np.argsort(-scores, kind="stable")
+    _, first = np.unique(ids[order], return_index=True)
+    keep = order[np.sort(first)]
+    return scores[keep], ids[keep]
 
 
 def rule_documents(idx: Backend, ranked: list[int], limit: int) -> list:
@@ -137,13 +146,21 @@ class Searcher:
 
     # -- the pieces -------------------------------------------------------------------------
 
-    def _scope(self, f: Filters, q: Query) -> tuple[Scope, list[str]]:
-        """The filters and the places named in the question, as the backend will apply them."""
-        notes = []
-        if not f.city and q.cities:
-            named = f"{'、'.join(q.broader)}：只检索其下辖" if q.broader else f"{'、'.join(q.cities)}：只检索"
-            notes.append(f"问题提到{named}{'、'.join(q.cities)}的文档")
-        return Scope(f.city, f.year, f.doc_type, tuple(q.cities)), notes
+    def _scope(self, f: Filters, q: Query) -> tuple[Scope, Scope | None]:
+        """The filters as the backend applies them (a `--city` filter is strict), and the scope of the
+        places the question names (None when it names none or a city filter is set): a preference."""
+        preferred = Scope(None, f.year, f.doc_type, tuple(q.places)) if q.places and not f.city else None
+        return Scope(f.city, f.year, f.doc_type), preferred
+
+    @staticmethod
+    def place_note(q: Query, found: bool) -> str:
+        """What the question's places were understood as, and what was done with them."""
+        named = "、".join(q.places)
+        if not found:
+            return f"问题提到{named}，但没有{named}的文档，已在全部文档中检索"
+        under = [c for c in q.cities if c not in q.places]
+        covered = f"（含其下辖{'、'.join(under)}）" if under else ""
+        return f"问题提到{named}：优先列出{named}{covered}的文档，未标注地区的文档排在其后"
 
     # -- the whole question -----------------------------------------------------------------
 
@@ -165,15 +182,35 @@ class Searcher:
         f = Filters(city=clean_text(f.city)[0].strip() or None, year=f.year, doc_type=clean_text(f.doc_type)[0].strip() or None)
         q = analyze(question, idx.cities, idx.prefectures)
         if not self.settings.retrieval.understand_query:
-            q.cities, q.other_places, q.years, q.doc_types, q.names = [], [], [], [], []
-        scope, more = self._scope(f, q)
-        notes += more
+            q.cities, q.places, q.other_places, q.years, q.doc_types, q.names = [], [], [], [], [], []
+        scope, preferred = self._scope(f, q)
         r = self.settings.retrieval
         depth = max(r.candidates, r.aggregate_depth if q.aggregate else 0, top_k * 4)
         qvec = self._encode(idx, question) if mode != "bm25" else None
-        dense = idx.dense(qvec, depth, scope) if qvec is not None else (np.zeros(0), np.zeros(0, np.int64))
-        bm = idx.lexical(q.tokens, depth, scope) if mode != "dense" else None
-        fused = fuse(dense, (bm.scores, bm.ids) if bm else (np.zeros(0), np.zeros(0, np.int64)), mode, r)
+        none = (np.zeros(0), np.zeros(0, np.int64))
+        dense = idx.dense(qvec, depth, preferred or scope) if qvec is not None else none
+        bm = idx.lexical(q.tokens, depth, preferred or scope) if mode != "dense" else None
+        if preferred is not None:
+            found = len(dense[1]) > 0 or (bm is not None and len(bm.ids) > 0)
+            notes.append(self.place_note(q, found))
+            if not found:  # a place with no documents: all of them, and the note says so
+                preferred = None
+                dense = idx.dense(qvec, depth, scope) if qvec is not None else none
+                bm = idx.lexical(q.tokens, depth, scope) if mode != "dense" else None
+            elif not q.aggregate:  # 湖北省哪些城市… keeps to the places; otherwise unlabelled documents join,
+                # searched apart so that the places' own candidates are never crowded out of the depth
+                scope = replace(preferred, unplaced=True)
+                dense = union(dense, idx.dense(qvec, depth, scope)) if qvec is not None else none
+                if bm is not None:
+                    more = idx.lexical(q.tokens, depth, scope)
+                    scores, ids = union((bm.scores, bm.ids), (more.scores, more.ids))
+                    bm = replace(more, scores=scores, ids=ids)
+        fused = fuse(dense, (bm.scores, bm.ids) if bm else none, mode, r)
+        if preferred is not None and not q.aggregate:
+            idx.prefetch(list(fused))
+            for pid in fused:
+                if preferred.admits(idx.doc(pid).meta):
+                    fused[pid] *= r.place_boost
         if q.years or q.doc_types:
             idx.prefetch(list(fused))
             for pid in fused:
