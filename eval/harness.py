@@ -245,5 +245,13 @@ def main(args, base: Settings) -> int:
     if fails:
         print(f"\nfailing questions (hybrid), {len(fails)}:")
         print("\n".join(fails))
-    print(f"\nreport: {report_dir / 'report.md'} (+ report.json, recall_at_k.png)")
+    if not (args.squad or args.gold or getattr(args, "corpus", None)):  # the seed run: the places set beside it
+        from policyqa.eval import places
+
+        result, text = places.run(base, REPO / "var" / "eval-places-index", args.k)
+        print("\n" + text)
+        (report_dir / "places.json").write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+        with (report_dir / "report.md").open("a", encoding="utf-8") as f:
+            f.write("\n" + text + "\n")
+    print(f"\nreport: {report_dir / 'report.md'} (+ report.json, recall_at_k.png, places.json)")
     return 0
