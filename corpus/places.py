@@ -132,9 +132,10 @@ def _pattern() -> re.Pattern[str]:
 
 
 def _at_word_boundaries(text: str, a: int, b: int) -> bool:
-    """Whether text[a:b] is not part of a longer word: no word of the text around it crosses its
-    start (幸福|建设 holds no 福建, 黄河|南岸 no 河南), and none starts inside it and runs past its end.
-    A word that starts with the name (大冶湖, 吉林大学) is the place's own."""
+    """Whether text[a:b] is not part of a longer word: no word of the text around it ends inside it
+    (幸福|建设 holds no 福建, 黄河|南岸 no 河南), and none starts inside it and runs past its end.
+    A word that starts with the name (大冶湖, 吉林大学) or holds all of it (四川省阿坝藏族羌族自治州) is
+    the place's own."""
     import rjieba
 
     lo = max(0, a - 6)
@@ -142,11 +143,19 @@ def _at_word_boundaries(text: str, a: int, b: int) -> bool:
     for tok in rjieba.cut(text[lo : min(len(text), b + 6)]):
         s, e = pos, pos + len(tok)
         pos = e
-        if s < a < e or a < s < b < e:
+        if s < a < e < b or a < s < b < e:
             return False
         if s >= b:
             break
     return True
+
+
+def _whole_name(text: str, start: int, word: str) -> tuple[int, str] | None:
+    """The longest name at `start` that is a whole word: 江西省级 holds 江西 (江西|省级), not 江西省."""
+    for end in range(len(word), 1, -1):
+        if word[:end] in forms() and _at_word_boundaries(text, start, start + end):
+            return start, word[:end]
+    return None
 
 
 @dataclass(frozen=True)
@@ -169,12 +178,11 @@ def _pick(candidates: list[Place], context: set[str]) -> Place:
 
 def mentions(text: str) -> list[Mention]:
     """Every place name written in the text, each resolved to one place."""
-    found = [m for m in _pattern().finditer(text) if _at_word_boundaries(text, m.start(), m.end())]
-    written = {m.group(0) for m in found}
+    found = [span for m in _pattern().finditer(text) if (span := _whole_name(text, m.start(), m.group(0)))]
+    written = {word for _, word in found}
     context = {p.name for w in written for p in forms()[w]}  # the places the text may be naming
     out = []
-    for m in found:
-        word = m.group(0)
+    for start, word in found:
         candidates = list(forms()[word])
         full = [p for p in candidates if p.name == word]
         if full:  # 吉林省, 吉林市, 天津市: the suffix says which
@@ -189,7 +197,7 @@ def mentions(text: str) -> list[Mention]:
                 # 岳阳 alone means 岳阳市, not 岳阳县: the higher level when the suffix is absent
                 top = min(_RANK[p.level] for p in pool)
                 place = _pick([p for p in pool if _RANK[p.level] == top], context)
-        out.append(Mention(m.start(), m.end(), word, place))
+        out.append(Mention(start, start + len(word), word, place))
     return out
 
 
