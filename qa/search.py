@@ -249,7 +249,7 @@ class Searcher:
                 bm25=bm_of.get(pid, 0.0),
                 answer=sentence, answer_start=a, answer_end=b,
                 answer_span=answer_span(sentence, question, q.tokens, asked) if asked else None,
-                page=p.page, ocr=p.ocr,
+                page=p.page, ocr=p.ocr, province=d.meta.province,
             ))
         answer = Answer(question=question, hits=out, mode=mode, notes=notes)
         if q.aggregate:

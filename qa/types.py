@@ -30,6 +30,7 @@ class Hit:
     answer_span: str | None = None  # exact phrase for 多少/几/何时/哪家 questions
     page: int | None = None  # page the passage starts on (PDF, OFD)
     ocr: bool = False  # its text (some of it) was read by OCR: check it against the page
+    province: str | None = None  # the document's province: the place of a provincial document (no city)
 
     def to_json(self) -> dict:
         return {
@@ -42,8 +43,8 @@ class Hit:
 
     @property
     def place(self) -> str:
-        """The city to show and group by (未知城市 when none was inferred)."""
-        return self.city or UNKNOWN_CITY
+        """The city to show and group by, else the province of a provincial document (未知城市 when none)."""
+        return self.city or self.province or UNKNOWN_CITY
 
     @property
     def citation(self) -> str:
