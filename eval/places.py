@@ -64,14 +64,16 @@ def label_rows(labels: list[PlaceLabel], docs_dir: Path = DOCS_DIR) -> list[dict
 
 
 def question_rows(searcher, questions: list[PlaceQuestion], k: int = 10) -> list[dict]:
-    """Hybrid retrieval per question: R@5 and MRR@10 of its document (a document-level hit)."""
+    """Hybrid retrieval per question: R@5 and MRR@10 of its document (a document-level hit), and
+    whether the answer was refused (every question here is answerable)."""
     searcher.prime([q.question for q in questions])
     rows = []
     for q in questions:
         answer = searcher.ask(q.question, top_k=k)
         relevant = [h.source == q.source for h in answer.hits]
         rows.append({"id": q.id, "question": q.question, "place": q.place, "R@5": recall_at(relevant, 5),
-                     "MRR@10": mrr_at(relevant, 10), "top_source": answer.hits[0].source if answer.hits else None,
+                     "MRR@10": mrr_at(relevant, 10), "refused": not answer.found,
+                     "top_source": answer.hits[0].source if answer.hits else None,
                      "notes": answer.notes})
     return rows
 
@@ -81,7 +83,8 @@ def summarize(labels: list[dict], questions: list[dict]) -> dict:
     out: dict = {"labels": {"n": len(labels), "accuracy": mean([float(r["ok"]) for r in labels])}}
     for name, keep in (("names_place", lambda r: r["place"]), ("no_place", lambda r: not r["place"])):
         rs = [r for r in questions if keep(r)]
-        out[name] = {"n": len(rs), "R@5": mean([r["R@5"] for r in rs]), "MRR@10": mean([r["MRR@10"] for r in rs])}
+        out[name] = {"n": len(rs), "R@5": mean([r["R@5"] for r in rs]), "MRR@10": mean([r["MRR@10"] for r in rs]),
+                     "false_refusal": mean([float(r["refused"]) for r in rs])}
     return out
 
 
@@ -90,13 +93,14 @@ def section(summary: dict, labels: list[dict], questions: list[dict]) -> str:
     lab = summary["labels"]
     lines = ["## Places (eval/places)", "",
              f"place labels right: {lab['accuracy']:.3f} ({sum(r['ok'] for r in labels)}/{lab['n']} documents)", "",
-             "| questions | n | R@5 | MRR@10 |", "|---|---|---|---|"]
+             "| questions | n | R@5 | MRR@10 | false_refusal |", "|---|---|---|---|---|"]
     for name in ("names_place", "no_place"):
         m = summary[name]
-        lines.append(f"| {name.replace('_', ' ')} | {m['n']} | {m['R@5']:.3f} | {m['MRR@10']:.3f} |")
+        lines.append(f"| {name.replace('_', ' ')} | {m['n']} | {m['R@5']:.3f} | {m['MRR@10']:.3f} | {m['false_refusal']:.3f} |")
     wrong = [f"- {r['source']}: expected {r['expected']}, got {r['got']}" for r in labels if not r["ok"]]
     missed = [f"- {r['id']} {r['question']} — not in top 5; first instead: {r['top_source']}"
               for r in questions if not r["R@5"]]
+    missed += [f"- {r['id']} {r['question']} — refused: {r['notes'][-1] if r['notes'] else ''}" for r in questions if r["refused"]]
     return "\n".join(lines + ([""] + wrong if wrong else []) + ([""] + missed if missed else []))
 
 

@@ -76,7 +76,8 @@ def analyze(question: str, indexed_cities: set[str], prefectures: dict[str, str]
             cities.append(place.name)
         if under:
             cities.extend(under)
-            broader.append(place.name)
+            if place.name not in indexed_cities:  # 天津市 with its own documents is not only its districts
+                broader.append(place.name)
         elif place.name not in indexed_cities:
             other.append(place.name)
     years = sorted({int(y) for y in re.findall(r"((?:19|20)\d{2})\s*年?", question)})
