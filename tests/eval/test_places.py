@@ -49,3 +49,5 @@ def test_questions_that_name_a_place_retrieve_as_well_as_the_others(tmp_path):
     assert not below, below
     assert summary["names_place"]["R@5"] >= summary["no_place"]["R@5"]
     assert summary["names_place"]["MRR@10"] >= summary["no_place"]["MRR@10"]
+    # a place named must not make the answer refused more often than none named does
+    assert summary["names_place"]["false_refusal"] <= summary["no_place"]["false_refusal"]
