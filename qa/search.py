@@ -17,7 +17,7 @@ import numpy as np
 
 from policyqa.config import MAX_QUESTION_CHARS, Settings
 from policyqa.errors import QuestionError
-from policyqa.index.backends import Backend, Handle, Scope, open_backend
+from policyqa.index.backends import Backend, Handle, Lexical, Scope, open_backend
 from policyqa.qa.answer import answer_span, asked_pattern, best_sentence
 from policyqa.qa.fusion import fuse
 from policyqa.qa.grouping import group_by_city
@@ -26,6 +26,7 @@ from policyqa.qa.refusal import Case, judge
 from policyqa.qa.types import Answer, Hit
 
 MODES = ("hybrid", "dense", "bm25")
+_NONE = (np.zeros(0), np.zeros(0, np.int64))  # no candidates (scores, ids)
 QUESTION_CACHE = 1024  # question vectors kept; prime() may hold more
 
 
@@ -162,6 +163,32 @@ class Searcher:
         covered = f"（含其下辖{'、'.join(under)}）" if under else ""
         return f"问题提到{named}：优先列出{named}{covered}的文档，未标注地区的文档排在其后"
 
+    @classmethod
+    def _candidates(cls, idx: Backend, q: Query, qvec: np.ndarray | None, depth: int, mode: str, scope: Scope,
+                    preferred: Scope | None, notes: list[str]) -> tuple[tuple[np.ndarray, np.ndarray], Lexical | None, Scope | None]:
+        """Dense and lexical candidates, and the places' scope still preferred (None: no place, or one
+        with no documents). The places' documents are searched first, so no other document crowds
+        them out of the depth; then, unless a 哪些城市 question keeps to them, documents with no place."""
+        def search(s: Scope) -> tuple[tuple[np.ndarray, np.ndarray], Lexical | None]:
+            return (idx.dense(qvec, depth, s) if qvec is not None else _NONE,
+                    idx.lexical(q.tokens, depth, s) if mode != "dense" else None)
+
+        dense, bm = search(preferred or scope)
+        if preferred is None:
+            return dense, bm, None
+        found = len(dense[1]) > 0 or (bm is not None and len(bm.ids) > 0)
+        notes.append(cls.place_note(q, found))
+        if not found:  # a place with no documents: all of them, and the note says so
+            return *search(scope), None
+        if q.aggregate:
+            return dense, bm, preferred
+        more_dense, more_bm = search(replace(preferred, unplaced=True))
+        dense = union(dense, more_dense)
+        if bm is not None and more_bm is not None:
+            scores, ids = union((bm.scores, bm.ids), (more_bm.scores, more_bm.ids))
+            bm = replace(more_bm, scores=scores, ids=ids)
+        return dense, bm, preferred
+
     # -- the whole question -----------------------------------------------------------------
 
     def ask(self, question: str, top_k: int = 5, mode: str = "hybrid", filters: Filters | None = None) -> Answer:
@@ -187,25 +214,8 @@ class Searcher:
         r = self.settings.retrieval
         depth = max(r.candidates, r.aggregate_depth if q.aggregate else 0, top_k * 4)
         qvec = self._encode(idx, question) if mode != "bm25" else None
-        none = (np.zeros(0), np.zeros(0, np.int64))
-        dense = idx.dense(qvec, depth, preferred or scope) if qvec is not None else none
-        bm = idx.lexical(q.tokens, depth, preferred or scope) if mode != "dense" else None
-        if preferred is not None:
-            found = len(dense[1]) > 0 or (bm is not None and len(bm.ids) > 0)
-            notes.append(self.place_note(q, found))
-            if not found:  # a place with no documents: all of them, and the note says so
-                preferred = None
-                dense = idx.dense(qvec, depth, scope) if qvec is not None else none
-                bm = idx.lexical(q.tokens, depth, scope) if mode != "dense" else None
-            elif not q.aggregate:  # 湖北省哪些城市… keeps to the places; otherwise unlabelled documents join,
-                # searched apart so that the places' own candidates are never crowded out of the depth
-                scope = replace(preferred, unplaced=True)
-                dense = union(dense, idx.dense(qvec, depth, scope)) if qvec is not None else none
-                if bm is not None:
-                    more = idx.lexical(q.tokens, depth, scope)
-                    scores, ids = union((bm.scores, bm.ids), (more.scores, more.ids))
-                    bm = replace(more, scores=scores, ids=ids)
-        fused = fuse(dense, (bm.scores, bm.ids) if bm else none, mode, r)
+        dense, bm, preferred = self._candidates(idx, q, qvec, depth, mode, scope, preferred, notes)
+        fused = fuse(dense, (bm.scores, bm.ids) if bm else _NONE, mode, r)
         if preferred is not None and not q.aggregate:
             idx.prefetch(list(fused))
             for pid in fused:
