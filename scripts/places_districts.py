@@ -31,6 +31,8 @@ def main(adcodes: str) -> int:
             code, name = rec["adcode"][:6], rec["name"]
             if code in have or code in by_code or code.endswith("00") or not name.endswith("区") or len(name) <= 2:
                 continue
+            if name == "市辖区":  # the table's placeholder for a city's urban area, not a place's name
+                continue
             prov = by_code.get(code[:2] + "0000")
             pref = by_code.get(code[:4] + "00") or prov
             if not prov or not pref:
