@@ -3,7 +3,8 @@
     reader.py     the folder walked (`scan`), one file read whole (`read_document`), a folder (`read_corpus`)
     loaders.py    each format to text (`load`), office.py, pdf.py, ofd.py, ocr.py: the hard ones
     sections.py   headings found and passages cut (`passages`, `ChunkParams`); offsets index the text
-    metadata.py   title, place, year, type, issuer, 文号 and date; places.py: the gazetteer
+    metadata.py   title, place, year, type, issuer, 文号 and date
+    places.py     the gazetteer, place names read as whole names (`mentions`), a document's place (`infer_city`)
     types.py      the nouns: Document, Passage, DocMeta, Extracted
 """
 

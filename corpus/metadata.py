@@ -168,6 +168,23 @@ def find_issuer(title: str, text: str, city: str | None, doc_number: str | None)
     return issuer
 
 
+def issuing_body(title: str, text: str) -> str | None:
+    """The government body that issued the document, as written: 发文单位/发文机关, the body opening
+    its title (天津市人民政府办公厅关于…), or a body alone on a line at its head or signing it. A
+    newspaper under 来源 is not an issuer: what it reports on decides the place."""
+    label = _ISSUER_LABEL.search(text[:1500])
+    if label and re.fullmatch(_ORG, label.group(1)):
+        return label.group(1)
+    titled = re.match(rf"({_ORG})(?:关于|对)", title)
+    if titled:
+        return titled.group(1)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for line in lines[:3] + lines[-6:]:
+        if re.fullmatch(_ORG, line):
+            return line
+    return None
+
+
 # Metadata is read from the opening of a document: its header, title and first sections name
 # its place and year. Scoring each place found runs a few searches over the text, so over a
 # whole long text the time grew with length × places named (a 1 MB digest naming 1,500
@@ -183,10 +200,9 @@ def extract(ex: Extracted, source: str) -> DocMeta:
     doc_number = find_doc_number(text)
     date = find_date(text)
     year, years = find_years(title, text, date, doc_number)
-    label = _ISSUER_LABEL.search(text[:1500])
-    place = infer_city(text, title=title, issuer=label.group(1) if label else "", doc_number=doc_number or "")
-    city = place.name if place else None
-    prefecture = place.parent if place and place.level == "county" and place.parent else None
+    place = infer_city(text, title=title, issuer=issuing_body(title, text) or "", doc_number=doc_number or "")
+    city = place.name if place and not place.provincial else None  # a province's own document has no city
+    prefecture = place.parent if place and place.level in ("county", "district") and place.parent else None
     province = place.province if place else None
     if prefecture and lookup(prefecture) is None:
         prefecture = None

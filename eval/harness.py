@@ -245,11 +245,21 @@ def main(args, base: Settings) -> int:
     if fails:
         print(f"\nfailing questions (hybrid), {len(fails)}:")
         print("\n".join(fails))
-    if not args.squad and not args.limit:  # statuses, 文号 lookup, --in-force, timeline (eval/lifecycle.py)
+    # the full seed run has the lifecycle and places sets beside it (not a CMRC, own-gold or --limit run)
+    seed_run = not (args.squad or args.limit or args.gold or getattr(args, "corpus", None))
+    if seed_run:  # statuses, 文号 lookup, --in-force, timeline (eval/lifecycle.py)
         from policyqa.eval import lifecycle
 
         lc = lifecycle.run(base, SEED_CORPUS, REPO / "var" / "eval-lifecycle", report_dir)
         print("\n" + lifecycle.table(lc["summary"]))
         print("\n".join(lifecycle.failures(lc) or ["lifecycle failures: none"]))
-    print(f"\nreport: {report_dir / 'report.md'} (+ report.json, recall_at_k.png, lifecycle.md)")
+    if seed_run:  # place labels, and questions naming a place beside the others (eval/places.py)
+        from policyqa.eval import places
+
+        result, text = places.run(base, REPO / "var" / "eval-places-index", args.k)
+        print("\n" + text)
+        (report_dir / "places.json").write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+        with (report_dir / "report.md").open("a", encoding="utf-8") as f:
+            f.write("\n" + text + "\n")
+    print(f"\nreport: {report_dir / 'report.md'} (+ report.json, recall_at_k.png, lifecycle.md, places.json)")
     return 0

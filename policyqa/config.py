@@ -52,6 +52,11 @@ class Retrieval:
     # a passage whose document is of the year or type the question names, and one whose own text holds
     # the year, move up by these factors (a preference, not a filter: docs/evaluation.md)
     metadata_boost: float = 1.15
+    # a place named in the question is a preference (docs/places.md): its documents' passages move up by this
+    # factor over those of documents with no place label, which stay eligible; other places' documents do not.
+    # 1.2–1.3 ranked every eval/places question's document best (1.1: a place's own document second; 1.5: an
+    # unlabelled one second), so the middle
+    place_boost: float = 1.25
     year_in_passage_boost: float = 1.1
     support: float = 0.3  # share of the best place's topical weight a place must reach to be listed (by sweep)
     aggregate_depth: int = 60  # passages considered when listing places (哪些城市), so none is crowded out

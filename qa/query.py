@@ -1,7 +1,9 @@
 """What a question asks, beyond its words: places, years, document types, the kind of answer.
 
-A city or county named in the question restricts the search to that place's documents (and
-the answer says so); a year or document type named boosts matching documents. Synonyms and
+A place named in the question (a province, city, county or district, read as a whole name:
+天津市 is never 津市市) is a preference: its documents rank first, documents with no place stay
+eligible after them (qa/search.py), and the answer says what was understood; a year or
+document type named boosts matching documents. Synonyms and
 abbreviations from an editable dictionary widen the lexical query (高企 → 高新技术企业).
 """
 
@@ -9,10 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from policyqa.corpus.metadata import DOC_TYPES
-from policyqa.corpus.places import find_places, gazetteer, lookup
+from policyqa.corpus.places import lookup, places_in
 from policyqa.encode.tokenizer import synonym_groups, tokenize  # the tokenizer knows every synonym as a word
 
 AGGREGATE = re.compile(
@@ -34,7 +35,8 @@ _TYPE_WORDS = {"要点": "工作要点", "方案": "工作方案", "答复": "�
 class Query:
     text: str
     tokens: list[str]  # lexical tokens, synonyms added
-    cities: list[str] = field(default_factory=list)  # indexed cities the question names
+    cities: list[str] = field(default_factory=list)  # indexed cities the question names or covers
+    places: list[str] = field(default_factory=list)  # every place understood, full names (天津市, 吉林省, 海陵区)
     other_places: list[str] = field(default_factory=list)  # places named that no document is about
     broader: list[str] = field(default_factory=list)  # a prefecture or province named whose own documents are absent
     years: list[int] = field(default_factory=list)
@@ -43,11 +45,6 @@ class Query:
     aggregate: bool = False
     wants_span: bool = False
     expansions: list[str] = field(default_factory=list)
-
-
-@lru_cache(maxsize=1)
-def _province_names() -> tuple[str, ...]:
-    return tuple(p.name for p in gazetteer() if p.level == "province")
 
 
 def expand(question: str) -> list[str]:
@@ -60,26 +57,29 @@ def expand(question: str) -> list[str]:
     return extra
 
 
+def _inside(city: str, place: str, prefectures: dict[str, str]) -> bool:
+    """Whether an indexed city lies in a named place (its prefecture, or its province)."""
+    p = lookup(city)
+    return prefectures.get(city) == place or bool(p and p.province == place)
+
+
 def analyze(question: str, indexed_cities: set[str], prefectures: dict[str, str] | None = None) -> Query:
     """`indexed_cities`: cities documents are about; `prefectures`: county → its prefecture."""
     prefectures = prefectures or {}
-    named = list(find_places(question))
+    named = places_in(question)
     cities, other = [], []
     broader: list[str] = []
     for place in named:
-        if place in indexed_cities:
-            cities.append(place)
-        else:
-            # a prefecture named in the question covers its indexed counties (黄石 → 大冶市)
-            under = [c for c, pref in prefectures.items() if pref == place]
-            if under:
-                cities.extend(under)
-                broader.append(place)
-            else:
-                other.append(place)
-    # a province is never a document's city; named, it covers every indexed place inside it
-    provinces = {p.province for p in map(lookup, indexed_cities) if p}
-    broader += [name for name in _province_names() if name in question and name in provinces]
+        # a prefecture covers its indexed counties (黄石 → 大冶市), a province every indexed place in it
+        under = [c for c in sorted(indexed_cities) if c != place.name and _inside(c, place.name, prefectures)]
+        if place.name in indexed_cities:
+            cities.append(place.name)
+        if under:
+            cities.extend(under)
+            if place.name not in indexed_cities:  # 天津市 with its own documents is not only its districts
+                broader.append(place.name)
+        elif place.name not in indexed_cities:
+            other.append(place.name)
     years = sorted({int(y) for y in re.findall(r"((?:19|20)\d{2})\s*年?", question)})
     types = [t for t in DOC_TYPES if t in question]
     types += [v for k, v in _TYPE_WORDS.items() if k in question and v not in types]
@@ -92,6 +92,7 @@ def analyze(question: str, indexed_cities: set[str], prefectures: dict[str, str]
         text=question,
         tokens=tokens,
         cities=list(dict.fromkeys(cities)),
+        places=[p.name for p in named],
         other_places=other,
         broader=broader,
         years=years,

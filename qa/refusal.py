@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
+from policyqa.corpus.places import lookup
 from policyqa.corpus.types import Document
 from policyqa.qa.answer import REFUSE_WITHOUT, phrase_kind
 from policyqa.qa.query import Query
@@ -56,19 +57,32 @@ def mentions(text: str, name: str) -> bool:
 
 
 def place_not_indexed(c: Case) -> str | None:
-    """深圳市的…: a place no document is about (哪些城市在武汉设有… keeps 武汉 as its topic)."""
+    """深圳市的…: a place no document is about (哪些城市在武汉设有… keeps 武汉 as its topic), and that
+    no passage found names either: a document with no place label may still be about it."""
     q = c.query
-    if q.other_places and not q.cities and not q.aggregate:
+    if not q.other_places or q.cities or q.aggregate:
+        return None
+    hits = c.hits[: c.answer_depth]
+    if any(h.province in q.other_places for h in hits):  # 湖北省: a provincial document, no city
+        return None
+    names = {n for p in q.other_places for n in (p, getattr(lookup(p), "short", p))}
+    if not any(mentions(h.title + h.text, n) for h in hits for n in names):
         return f"问题提到的{'、'.join(q.other_places)}不在已索引文档的城市中"
     return None
 
 
 def figure_of_broader_place(c: Case) -> str | None:
-    """黄石市的入库总数 when only 大冶 is indexed: a county's figure is not its prefecture's."""
+    """黄石市的入库总数 when only 大冶 is indexed: a county's figure is not its prefecture's (unless the
+    place has documents of its own among the hits, or the best one has no place label)."""
     q = c.query
-    if q.broader and q.wants_span and not q.aggregate:
+    # a place's own documents: of the city itself, or of the province with no city (黑龙江省财政厅的通知)
+    own = {h.city or h.province for h in c.hits}
+    if c.hits and not (c.hits[0].city or c.hits[0].province):
+        return None  # the best passage's document has no place: it may be the place's own
+    broader = [b for b in q.broader if b not in own]
+    if broader and q.wants_span and not q.aggregate:
         inside = "、".join(q.cities) or "其下辖城市"
-        return f"没有{'、'.join(q.broader)}本级的文档（只有{inside}的），无法给出{'、'.join(q.broader)}的数字"
+        return f"没有{'、'.join(broader)}本级的文档（只有{inside}的），无法给出{'、'.join(broader)}的数字"
     return None
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from policyqa.config import MAX_QUESTION_CHARS, Settings
 from policyqa.errors import QuestionError
-from policyqa.index.backends import Backend, Handle, Scope, open_backend
+from policyqa.index.backends import Backend, Handle, Lexical, Scope, open_backend
 from policyqa.qa.answer import answer_span, asked_pattern, best_sentence
 from policyqa.qa.fusion import fuse
 from policyqa.qa.grouping import group_by_city
@@ -28,6 +28,7 @@ from policyqa.qa.timeline import group_by_year, wants_timeline
 from policyqa.qa.types import Answer, Hit
 
 MODES = ("hybrid", "dense", "bm25")
+_NONE = (np.zeros(0), np.zeros(0, np.int64))  # no candidates (scores, ids)
 QUESTION_CACHE = 1024  # question vectors kept; prime() may hold more
 
 
@@ -55,6 +56,15 @@ class Filters:
     in_force: bool = False  # only documents 现行有效 (or saying nothing about it) on `as_of`
     as_of: str | None = None  # YYYY-MM-DD the status is computed for; today when None
     timeline: bool = False  # lay the results out by year (also for 历年/演变 questions)
+
+
+def union(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Two candidate lists (scores, ids) of one question as one, best first, each passage once."""
+    scores, ids = np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]).astype(np.int64)
+    order = np.argsort(-scores, kind="stable")
+    _, first = np.unique(ids[order], return_index=True)
+    keep = order[np.sort(first)]
+    return scores[keep], ids[keep]
 
 
 def rule_documents(idx: Backend, ranked: list[int], limit: int) -> list:
@@ -151,13 +161,47 @@ class Searcher:
 
     # -- the pieces -------------------------------------------------------------------------
 
-    def _scope(self, f: Filters, q: Query) -> tuple[Scope, list[str]]:
-        """The filters and the places named in the question, as the backend will apply them."""
-        notes = []
-        if not f.city and q.cities:
-            named = f"{'、'.join(q.broader)}：只检索其下辖" if q.broader else f"{'、'.join(q.cities)}：只检索"
-            notes.append(f"问题提到{named}{'、'.join(q.cities)}的文档")
-        return Scope(f.city, f.year, f.doc_type, tuple(q.cities)), notes
+    def _scope(self, f: Filters, q: Query) -> tuple[Scope, Scope | None]:
+        """The filters as the backend applies them (a `--city` filter is strict), and the scope of the
+        places the question names (None when it names none or a city filter is set): a preference."""
+        preferred = Scope(None, f.year, f.doc_type, tuple(q.places)) if q.places and not f.city else None
+        return Scope(f.city, f.year, f.doc_type), preferred
+
+    @staticmethod
+    def place_note(q: Query, found: bool) -> str:
+        """What the question's places were understood as, and what was done with them."""
+        named = "、".join(q.places)
+        if not found:
+            return f"问题提到{named}，但没有{named}的文档，已在全部文档中检索"
+        under = [c for c in q.cities if c not in q.places]
+        covered = f"（含其下辖{'、'.join(under)}）" if under else ""
+        return f"问题提到{named}：优先列出{named}{covered}的文档，未标注地区的文档排在其后"
+
+    @classmethod
+    def _candidates(cls, idx: Backend, q: Query, qvec: np.ndarray | None, depth: int, mode: str, scope: Scope,
+                    preferred: Scope | None, notes: list[str]) -> tuple[tuple[np.ndarray, np.ndarray], Lexical | None, Scope | None]:
+        """Dense and lexical candidates, and the places' scope still preferred (None: no place, or one
+        with no documents). The places' documents are searched first, so no other document crowds
+        them out of the depth; then, unless a 哪些城市 question keeps to them, documents with no place."""
+        def search(s: Scope) -> tuple[tuple[np.ndarray, np.ndarray], Lexical | None]:
+            return (idx.dense(qvec, depth, s) if qvec is not None else _NONE,
+                    idx.lexical(q.tokens, depth, s) if mode != "dense" else None)
+
+        dense, bm = search(preferred or scope)
+        if preferred is None:
+            return dense, bm, None
+        found = len(dense[1]) > 0 or (bm is not None and len(bm.ids) > 0)
+        notes.append(cls.place_note(q, found))
+        if not found:  # a place with no documents: all of them, and the note says so
+            return *search(scope), None
+        if q.aggregate:
+            return dense, bm, preferred
+        more_dense, more_bm = search(replace(preferred, unplaced=True))
+        dense = union(dense, more_dense)
+        if bm is not None and more_bm is not None:
+            scores, ids = union((bm.scores, bm.ids), (more_bm.scores, more_bm.ids))
+            bm = replace(more_bm, scores=scores, ids=ids)
+        return dense, bm, preferred
 
     # -- the whole question -----------------------------------------------------------------
 
@@ -181,15 +225,18 @@ class Searcher:
         on = as_of_date(f.as_of)  # a date that does not exist is refused before any work
         q = analyze(question, idx.cities, idx.prefectures)
         if not self.settings.retrieval.understand_query:
-            q.cities, q.other_places, q.years, q.doc_types, q.names = [], [], [], [], []
-        scope, more = self._scope(f, q)
-        notes += more
+            q.cities, q.places, q.other_places, q.years, q.doc_types, q.names = [], [], [], [], [], []
+        scope, preferred = self._scope(f, q)
         r = self.settings.retrieval
         depth = max(r.candidates, r.aggregate_depth if q.aggregate else 0, top_k * 4)
         qvec = self._encode(idx, question) if mode != "bm25" else None
-        dense = idx.dense(qvec, depth, scope) if qvec is not None else (np.zeros(0), np.zeros(0, np.int64))
-        bm = idx.lexical(q.tokens, depth, scope) if mode != "dense" else None
-        fused = fuse(dense, (bm.scores, bm.ids) if bm else (np.zeros(0), np.zeros(0, np.int64)), mode, r)
+        dense, bm, preferred = self._candidates(idx, q, qvec, depth, mode, scope, preferred, notes)
+        fused = fuse(dense, (bm.scores, bm.ids) if bm else _NONE, mode, r)
+        if preferred is not None and not q.aggregate:
+            idx.prefetch(list(fused))
+            for pid in fused:
+                if preferred.admits(idx.doc(pid).meta):
+                    fused[pid] *= r.place_boost
         if q.years or q.doc_types:
             idx.prefetch(list(fused))
             for pid in fused:
@@ -236,6 +283,7 @@ class Searcher:
                 answer=sentence, answer_start=a, answer_end=b,
                 answer_span=answer_span(sentence, question, q.tokens, asked) if asked else None,
                 page=p.page, ocr=p.ocr, standing=catalog.standing(d.doc_id, on),
+                province=d.meta.province,
             ))
         answer = Answer(question=question, hits=out, mode=mode, notes=notes)
         if q.aggregate:

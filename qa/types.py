@@ -102,6 +102,7 @@ class Hit:
     ocr: bool = False  # its text (some of it) was read by OCR: check it against the page
     # its document's status on the date asked (qa/lifecycle.py); a Hit made elsewhere has none
     standing: Standing = field(default_factory=lambda: Standing(status=None, on=""))
+    province: str | None = None  # the document's province: the place of a provincial document (no city)
 
     def to_json(self) -> dict:
         return {**self.standing.to_json(),
@@ -114,8 +115,8 @@ class Hit:
 
     @property
     def place(self) -> str:
-        """The city to show and group by (未知城市 when none was inferred)."""
-        return self.city or UNKNOWN_CITY
+        """The city to show and group by, else the province of a provincial document (未知城市 when none)."""
+        return self.city or self.province or UNKNOWN_CITY
 
     @property
     def citation(self) -> str:

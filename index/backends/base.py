@@ -31,7 +31,8 @@ class Scope:
     city: str | None = None
     year: int | None = None
     doc_type: str | None = None
-    cities: tuple[str, ...] = ()  # places named in the question (used only without a city filter)
+    cities: tuple[str, ...] = ()  # places named in the question, full names (used only without a city filter)
+    unplaced: bool = False  # with `cities`: documents with no place label are admitted too
 
     @property
     def everything(self) -> bool:
@@ -52,7 +53,10 @@ class Scope:
             return False
         if self.doc_type and m.doc_type != self.doc_type:
             return False
-        return not (not self.city and self.cities and m.city not in self.cities)
+        # a named place covers documents of it and of every place inside it (湖北省 → 大冶市, 天津市 → 和平区)
+        if self.city or not self.cities:
+            return True
+        return bool({m.city, m.prefecture, m.province} & set(self.cities)) or (self.unplaced and not (m.city or m.province))
 
 
 @dataclass

@@ -47,7 +47,7 @@ class EmbeddedBackend:
         if scope.doc_type:
             doc_ok &= idx.doc_mask(lambda m: m.doc_type == scope.doc_type, key="type")
         if not scope.city and scope.cities:
-            doc_ok &= idx.doc_mask(lambda m: m.city in scope.cities, key="city")
+            doc_ok &= idx.doc_mask(lambda m: Scope(cities=scope.cities, unplaced=scope.unplaced).admits(m))
         if doc_ok.all():
             return None
         return doc_ok[idx.doc_of]

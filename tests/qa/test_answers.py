@@ -81,4 +81,4 @@ def test_answerable_questions_are_not_refused(searcher, question):
 def test_prefecture_question_without_a_figure_still_answers_from_its_county(searcher):
     answer = searcher.ask("黄石有哪些科技创新举措")
     assert answer.found and answer.hits[0].city == "大冶市"
-    assert any("黄石市：只检索其下辖大冶市" in n for n in answer.notes)
+    assert any("问题提到黄石市：优先列出黄石市（含其下辖大冶市）的文档" in n for n in answer.notes)

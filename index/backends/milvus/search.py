@@ -52,7 +52,9 @@ def expression(scope: Scope) -> str:
     if scope.doc_type:
         parts.append(f"doc_type == {quote(scope.doc_type)}")
     if not scope.city and scope.cities:
-        parts.append(f"city in {json.dumps(list(scope.cities), ensure_ascii=False)}")
+        names = json.dumps(list(scope.cities), ensure_ascii=False)
+        alts = [f"{f} in {names}" for f in ("city", "prefecture", "province")]
+        parts.append("(" + " or ".join(alts + ['(city == "" and province == "")'] * scope.unplaced) + ")")
     return " and ".join(parts)
 
 
