@@ -43,15 +43,22 @@ def _gold(n_per_kind: int = 4) -> list[str]:
 
 
 def _view(answer) -> dict:
-    """What a user sees of an answer, without the backend's own passage numbers."""
+    """What a user sees of an answer, without the backend's own passage numbers or its scores (which
+    `_scores` compares with a tolerance: rounding float32 sums flips a last digit now and then)."""
     return {
         "hits": [(h.source, h.start, h.end, h.answer, h.answer_span) for h in answer.hits],
-        "scores": [round(h.score, 4) for h in answer.hits],
-        "dense": [round(h.dense, 4) for h in answer.hits],
-        "bm25": [round(h.bm25, 3) for h in answer.hits],
         "groups": [(g.city, g.ranks) for g in answer.groups or []],
         "found": answer.found, "notes": answer.notes,
     }
+
+
+def _scores(answer) -> np.ndarray:
+    return np.array([(h.score, h.dense, h.bm25) for h in answer.hits]).reshape(-1, 3)
+
+
+def _same(a, b) -> bool:
+    """The same answer: same view, scores within float32 summation error."""
+    return _view(a) == _view(b) and np.allclose(_scores(a), _scores(b), rtol=1e-4, atol=1e-4)
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +75,10 @@ def both(seed_settings, tmp_path_factory):
 @NEEDS_MILVUS
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
 def test_gold_questions_answer_the_same_on_milvus(both, mode):
-    """Same passages, same order, same answers and groups; scores equal to 4 decimals (float32 sums)."""
+    """Same passages, same order, same answers and groups; scores equal within float32 summation error."""
     faiss, milvus = both
     questions = _gold()
-    differ = [q for q in questions if _view(faiss.ask(q, top_k=5, mode=mode)) != _view(milvus.ask(q, top_k=5, mode=mode))]
+    differ = [q for q in questions if not _same(faiss.ask(q, top_k=5, mode=mode), milvus.ask(q, top_k=5, mode=mode))]
     assert not differ, differ
 
 
@@ -83,7 +90,7 @@ def test_filters_run_in_milvus_and_agree(both):
     for f in cases:
         a, b = faiss.ask("高新技术企业", filters=f, top_k=5), milvus.ask("高新技术企业", filters=f, top_k=5)
         assert b.hits, f
-        assert _view(a) == _view(b), f
+        assert _same(a, b), f
     assert {h.city for h in milvus.ask("高新技术企业", filters=Filters(city="黄石"), top_k=5).hits} == {"大冶市"}
 
 
