@@ -7,11 +7,12 @@ user, a test or a benchmark gets the same defaults whatever the shell holds.
 Environment variables (all optional, read by the CLI):
   POLICYQA_CORPUS    folder of documents          (default: ./documents)
   POLICYQA_INDEX     folder of the built index    (default: ./var/index)
-  POLICYQA_MODEL     m3e-small | e5-small | a sentence-transformers model name or path (default: m3e-small, offline)
+  POLICYQA_MODEL     e5-small | m3e-small | a sentence-transformers model name or path (default: e5-small for a new
+                     index; a build without it keeps the model an existing index was built with)
   POLICYQA_RERANKER  cross-encoder name or local folder to re-order the top candidates (default: unset = off)
   POLICYQA_DEVICE    cpu | cuda (default: cuda when available, else cpu)
   POLICYQA_EMBED_CHUNK  passages embedded (and cached) per step of a build (default: 512)
-  POLICYQA_ENCODER   auto | fp32 | bf16 | onnx | onnx-int8 (default: auto; docs/performance.md "Encoders")
+  POLICYQA_ENCODER   auto | fp32 | bf16 | openvino | onnx | onnx-int8 (default: auto; docs/performance.md "Encoders")
   POLICYQA_BACKEND   faiss | milvus: where passages are stored and searched (default: faiss, the embedded index)
   POLICYQA_MILVUS_URI   milvus-lite file (./var/milvus.db) or server (http://host:19530) (default: var/milvus.db)
   POLICYQA_MILVUS_TOKEN, POLICYQA_MILVUS_USER, POLICYQA_MILVUS_PASSWORD  Milvus credentials (never flags)
@@ -27,10 +28,10 @@ from pathlib import Path
 from policyqa.corpus.sections import ChunkParams
 from policyqa.encode.models import canonical
 
-DEFAULT_MODEL = "m3e-small"  # the models by name, their licences and prompts: encode/models.py
+DEFAULT_MODEL = "e5-small"  # the models by name, their licences and prompts: encode/models.py (docs/model.md)
 # Cosines are not comparable across models (e5's sit higher), so the no-answer threshold is the
 # model's own, each chosen by `python -m policyqa.eval.tune threshold --model NAME`; a model not
-# listed gets m3e-small's.
+# listed gets the default model's.
 NO_ANSWER_THRESHOLDS = {"m3e-small": 0.68, "e5-small": 0.85}
 MAX_QUESTION_CHARS = 1000
 
@@ -72,8 +73,8 @@ class Settings:
     # a sentence-transformers CrossEncoder (name or local folder); None = no reranking, nothing loaded
     reranker: str | None = None
     device: str | None = None  # None: cuda when available, else cpu
-    # auto | fp32 | bf16 | onnx | onnx-int8 (encode/encoders.py; docs/performance.md "Encoders"): auto = bf16 where the
-    # CPU has AVX-512 BF16/AMX, fp16 on a GPU, else fp32
+    # auto | fp32 | bf16 | openvino | onnx | onnx-int8 (encode/encoders.py; docs/performance.md "Encoders"): auto =
+    # openvino on a CPU where it is installed (bf16 inside on AVX-512 BF16/AMX), else bf16 there, fp16 on a GPU, else fp32
     encoder: str = "auto"
     batch_size: int = 32
     embed_chunk: int = 512  # passages embedded and cached per step: a killed build loses at most this many
