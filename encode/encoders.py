@@ -328,16 +328,24 @@ def load(model: str, variant: str, device: str | None = None, cache_dir: Path | 
 
 
 def _openvino(model: str, st, device: str | None, cache_dir: Path | None, prompts: tuple[str, str]) -> Encoder:
-    """The model through OpenVINO, its IR converted into `cache_dir` once per weights (a temporary folder when None)."""
+    """The model through OpenVINO, its IR converted once per weights into the models' cache folder
+    (~/.cache/policyqa/models, beside the converted e5-small: one IR per machine, not per index),
+    else into `cache_dir` (a temporary folder when None) where that one cannot be written."""
     if not ov.available():
         raise EncoderError(f"encoder openvino needs OpenVINO, which is not installed: {ov.INSTALL}")
-    folder = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix="policyqa-openvino-"))
     weights = embedder.fingerprint(model, device)
-    meta = ov.cached(folder, weights)
+    places = [ov.MODELS_CACHE] + ([Path(cache_dir)] if cache_dir else [])
+    folder = next((p for p in places if ov.cached(p, weights)), None)
     try:
-        if meta is None:
-            ov.convert(st, weights, Path(embedder.resolve_model(model)), folder)
-            meta = ov.cached(folder, weights)
+        if folder is None:
+            for place in [*places, Path(tempfile.mkdtemp(prefix="policyqa-openvino-"))]:
+                try:
+                    ov.convert(st, weights, Path(embedder.resolve_model(model)), place)
+                except OSError:  # a read-only or full folder: the next place
+                    continue
+                folder = place
+                break
+        meta = ov.cached(folder, weights)
         return ov.OpenVinoEncoder.open(model, ov.folder(folder, weights), meta, bf16_units(), prompts)
     except Exception as e:
         raise EncoderError(

@@ -6,9 +6,10 @@ of 0.99999; on a CPU without those units it runs in f32 (docs/performance.md "En
 
 The transformer (inputs -> last hidden state) is converted from the torch model once per model
 weights (`ov.convert_model`, then `save_model` uncompressed: fp16 weights would change the
-vectors) into `openvino-<fingerprint>/` of the cache folder it is given (the index's
-`encoders/`, beside the ONNX exports), with the model's `tokenizer.json` and a meta.json. A later
-process reads that folder with `openvino` and `tokenizers` only: no torch, no sentence-transformers.
+vectors) into `openvino-<fingerprint>/` of the models' cache folder (~/.cache/policyqa/models,
+beside the converted e5-small: one IR per machine, not per index; encoders.load falls back to
+the index's `encoders/` where that cannot be written), with the model's `tokenizer.json` and a
+meta.json. A later process reads that folder with `openvino` and `tokenizers` only.
 New weights have another fingerprint, so another folder: an IR never outlives its weights.
 
 Only what this engine computes exactly is converted (`supported`): a Hugging Face transformer,
@@ -29,7 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from policyqa.encode.base import Encoder
+from policyqa.encode.e5convert import DEFAULT_CACHE
 
+MODELS_CACHE = DEFAULT_CACHE  # ~/.cache/policyqa/models: where converted models live
 INSTALL = "pip install openvino (or: bash scripts/setup.sh, which installs the 'openvino' extra)"
 FOLDER_PREFIX = "openvino-"
 FORMAT = 1  # of meta.json and the IR's inputs; another value is converted again
@@ -88,7 +91,10 @@ def convert(st, fingerprint: str, model_path: Path, cache_dir: Path) -> Path:
         def forward(self, *inputs):
             return self.m(**dict(zip(names, inputs))).last_hidden_state
 
-    with torch.inference_mode():
+    import warnings
+
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")  # tracer warnings about shape checks that hold for every batch
         ir = ov.convert_model(Hidden(hf), example_input=tuple(feats[n] for n in names))
     for port, name in zip(ir.inputs, names):
         port.get_tensor().set_names({name})
