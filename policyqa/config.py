@@ -31,8 +31,12 @@ from policyqa.encode.models import canonical
 DEFAULT_MODEL = "e5-small"  # the models by name, their licences and prompts: encode/models.py (docs/model.md)
 # Cosines are not comparable across models (e5's sit higher), so the no-answer threshold is the
 # model's own, each chosen by `python -m policyqa.eval.tune threshold --model NAME`; a model not
-# listed gets the default model's.
+# listed gets OTHER_MODEL's (m3e-small's, the first ones chosen: nothing was tuned for it).
 NO_ANSWER_THRESHOLDS = {"m3e-small": 0.68, "e5-small": 0.85}
+OTHER_MODEL = "m3e-small"
+# Dense : BM25 weights of the weighted fusion, per model for the same reason (e5-small's dense scores
+# spread differently), each chosen by `python -m policyqa.eval.tune fusion --model NAME` (docs/evaluation.md).
+FUSION_WEIGHTS = {"m3e-small": (0.5, 0.5), "e5-small": (0.3, 0.7)}
 MAX_QUESTION_CHARS = 1000
 
 
@@ -42,8 +46,8 @@ class Retrieval:
 
     fusion: str = "weighted"  # weighted (min-max scores) | rrf (reciprocal rank)
     rrf_k: int = 60
-    dense_weight: float = 0.5
-    bm25_weight: float = 0.5
+    dense_weight: float | None = None  # None: the model's own (FUSION_WEIGHTS)
+    bm25_weight: float | None = None
     candidates: int = 100  # per retriever, before fusion
     per_doc: int = 3  # passages of one document in the top results, unless its city is asked for
     no_answer_threshold: float | None = None  # top cosine below: 未找到相关内容; None: the model's (NO_ANSWER_THRESHOLDS)
@@ -58,11 +62,19 @@ class Retrieval:
     aggregate_depth: int = 60  # passages considered when listing places (哪些城市), so none is crowded out
     rule_scan_docs: int = 5_000  # past this many documents the refusal rules read the candidates' documents only
 
+    def for_model(self, model: str) -> Retrieval:
+        """These knobs with the fusion weights left unset filled in with `model`'s own."""
+        if self.dense_weight is not None and self.bm25_weight is not None:
+            return self
+        dense, bm25 = FUSION_WEIGHTS.get(canonical(model), FUSION_WEIGHTS[OTHER_MODEL])
+        return replace(self, dense_weight=dense if self.dense_weight is None else self.dense_weight,
+                       bm25_weight=bm25 if self.bm25_weight is None else self.bm25_weight)
+
     def threshold_for(self, model: str) -> float:
         """The no-answer threshold for answers found with `model`: the set one, else the model's own."""
         if self.no_answer_threshold is not None:
             return self.no_answer_threshold
-        return NO_ANSWER_THRESHOLDS.get(canonical(model), NO_ANSWER_THRESHOLDS[DEFAULT_MODEL])
+        return NO_ANSWER_THRESHOLDS.get(canonical(model), NO_ANSWER_THRESHOLDS[OTHER_MODEL])
 
 
 @dataclass(frozen=True)

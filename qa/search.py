@@ -168,7 +168,7 @@ class Searcher:
             q.cities, q.other_places, q.years, q.doc_types, q.names = [], [], [], [], []
         scope, more = self._scope(f, q)
         notes += more
-        r = self.settings.retrieval
+        r = self.settings.retrieval.for_model(idx.model)  # the fusion weights chosen for the index's model
         depth = max(r.candidates, r.aggregate_depth if q.aggregate else 0, top_k * 4)
         qvec = self._encode(idx, question) if mode != "bm25" else None
         dense = idx.dense(qvec, depth, scope) if qvec is not None else (np.zeros(0), np.zeros(0, np.int64))

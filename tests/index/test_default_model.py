@@ -77,3 +77,15 @@ def test_m3e_without_its_package_is_one_line_naming_the_setup_option(tmp_path):
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and models.M3E_INSTALL in lines[0] and "non-commercial" in lines[0]
+
+
+def test_fusion_weights_and_threshold_are_the_models_own_unless_set():
+    from policyqa.config import FUSION_WEIGHTS, NO_ANSWER_THRESHOLDS, OTHER_MODEL, Retrieval
+
+    e5 = Retrieval().for_model("multilingual-e5-small")  # any of its names
+    assert (e5.dense_weight, e5.bm25_weight) == FUSION_WEIGHTS["e5-small"] != FUSION_WEIGHTS["m3e-small"]
+    other = Retrieval().for_model("/some/other/model")
+    assert (other.dense_weight, other.bm25_weight) == FUSION_WEIGHTS[OTHER_MODEL]
+    assert Retrieval().threshold_for("/some/other/model") == NO_ANSWER_THRESHOLDS[OTHER_MODEL]
+    chosen = Retrieval(dense_weight=0.6, bm25_weight=0.4).for_model("e5-small")
+    assert (chosen.dense_weight, chosen.bm25_weight) == (0.6, 0.4)

@@ -88,7 +88,7 @@ def test_aliases_and_a_missing_file_error(tmp_path):
 
 
 def test_switching_to_e5_rebuilds_and_answers(tmp_path):
-    small = Settings().with_(corpus_dir=tmp_path / "documents", index_dir=tmp_path / "index")
+    small = Settings().with_(corpus_dir=tmp_path / "documents", index_dir=tmp_path / "index", model="m3e-small")
     small.corpus_dir.mkdir()
     src = next(SEEDS.glob("荆州-*.txt"))
     (small.corpus_dir / src.name).write_bytes(src.read_bytes())
