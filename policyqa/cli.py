@@ -47,13 +47,18 @@ def _read_settings(args) -> Settings:
     )
 
 
+def _model_named(args) -> bool:
+    """Whether the user chose a model (--model or $POLICYQA_MODEL), rather than getting the default."""
+    return bool(getattr(args, "model", None) or os.environ.get("POLICYQA_MODEL"))
+
+
 def _building(args) -> tuple[Settings, str | None]:
     """Settings for a command that embeds (build, add, remove): unless --model or $POLICYQA_MODEL names one,
     an existing index keeps the model it was built with (index/build.py kept_model), with a note saying so."""
     from policyqa.index.build import kept_model
 
     settings = _settings(args)
-    if getattr(args, "model", None) or os.environ.get("POLICYQA_MODEL"):
+    if _model_named(args):
         return settings, None
     kept = kept_model(settings)
     return kept if kept else (settings, None)
@@ -186,6 +191,7 @@ def cmd_remove(args) -> int:
 def cmd_eval(args) -> int:
     from policyqa.eval.harness import main as eval_main
 
+    args.keep_index_model = not _model_named(args)  # the eval index keeps its model, as build does
     return eval_main(args, _settings(args))
 
 

@@ -89,3 +89,16 @@ def test_fusion_weights_and_threshold_are_the_models_own_unless_set():
     assert Retrieval().threshold_for("/some/other/model") == NO_ANSWER_THRESHOLDS[OTHER_MODEL]
     chosen = Retrieval(dense_weight=0.6, bm25_weight=0.4).for_model("e5-small")
     assert (chosen.dense_weight, chosen.bm25_weight) == (0.6, 0.4)
+
+
+def test_eval_on_an_index_of_another_model_keeps_it(tmp_path, tiny_model, capsys, monkeypatch):
+    """`policyqa eval --index` evaluates the index with the model it was built with, as `ask` does."""
+    monkeypatch.delenv("POLICYQA_MODEL", raising=False)
+    settings = _one_doc(tmp_path)
+    build(settings.with_(model=tiny_model), progress=False)
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text('{"id": "neg-1", "kind": "negative", "question": "岳阳市城乡居民医保住院报销比例是多少", "evidence": []}\n',
+                    encoding="utf-8")
+    assert main(["eval", "--index", str(settings.index_dir), "--corpus", str(settings.corpus_dir), "--gold", str(gold),
+                 "--modes", "bm25", "--report", str(tmp_path / "report")]) == 0
+    assert _model(settings) == tiny_model and "keeps it" in capsys.readouterr().err
