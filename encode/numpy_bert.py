@@ -28,6 +28,7 @@ import json
 import math
 import os
 import shutil
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,6 +160,16 @@ class NumpyBert(Encoder):
         q, p = meta["prompts"]
         return cls(w, tok, meta["fingerprint"], int(meta["layers"]), int(meta["heads"]), float(meta["eps"]),
                    int(meta["dimension"]), int(meta["first_position"]), (q, p))
+
+    def _lone(self):
+        """One BLAS thread: a question's matrices are a few dozen rows, and on busy shared cores a second
+        OpenBLAS thread spinning for its share made each question 12-25x slower (73 ms against 0.9-1.9 s
+        for e5-small under load 6 on two cores, 2026-12-03), as one torch thread did for torch."""
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # without it, numpy's BLAS keeps its threads
+            return nullcontext()
+        return threadpool_limits(1)
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
         return x @ self.w[name + ".weight"].T + self.w[name + ".bias"]
