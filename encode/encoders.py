@@ -1,19 +1,24 @@
-"""How passages and questions become vectors on this machine: fp32, bf16, fp16 or ONNX Runtime.
+"""How passages and questions become vectors on this machine: fp32, bf16, fp16, OpenVINO or ONNX Runtime.
 
 The model is the same in every variant; only the arithmetic differs. `bf16` keeps the weights of
 every Linear layer in bfloat16 and runs under CPU autocast, so the matrix products use the
 AVX-512 BF16 / AMX units while LayerNorm, softmax and pooling stay fp32. Its vectors agree with
 fp32 to a cosine of 0.99998 or more and give the same nearest passage (bench/bench_encode.py),
 which is why `auto` picks it by rule wherever the CPU has those instructions, with no probe at
-run time: on a CPU without them torch emulates bfloat16 and is slower than fp32, so `auto`
-stays fp32 there. `onnx` (ONNX Runtime, fp32) and `onnx-int8` (dynamic int8) need the optional
+run time: on a CPU without them torch emulates bfloat16 and is slower than fp32, so torch
+stays fp32 there. `openvino` (encode/openvino.py, the optional `openvino` package that setup
+installs) runs the same model through OpenVINO, in bf16 on such a CPU and f32 elsewhere; it was
+faster than torch's best on both kinds of CPU measured (docs/performance.md "Encoders"), so
+`auto` picks it on the CPU wherever it is installed, and falls back to bf16 / fp32 where it is
+not. `onnx` (ONNX Runtime, fp32) and `onnx-int8` (dynamic int8) need the optional
 `onnxruntime` and `onnx` packages and are never picked by `auto`: ONNX fp32 was not faster here,
 and int8 changes which passage comes first for one question in five.
 
 Every encoder shares one loop (encode/base.py): length-sorted passage batches, questions one at
 a time on one thread, the model's prompt put before the text in one place. The classes here
 give only the forward pass of one batch: `TorchEncoder` through sentence-transformers,
-`OnnxEncoder` through ONNX Runtime (numpy_bert.NumpyBert, in numpy, serves questions only).
+`OnnxEncoder` through ONNX Runtime, `openvino.OpenVinoEncoder` through OpenVINO
+(numpy_bert.NumpyBert, in numpy, serves questions only).
 """
 
 from __future__ import annotations
@@ -27,15 +32,16 @@ from pathlib import Path
 
 import numpy as np
 
-from policyqa.encode import embedder
+from policyqa.encode import embedder, numpy_bert
+from policyqa.encode import openvino as ov
 from policyqa.encode.base import Encoder
 from policyqa.errors import EncoderError
 
-CHOICES = ("auto", "fp32", "bf16", "onnx", "onnx-int8")  # what a user may ask for; fp16 is what auto picks on a GPU
-VARIANTS = ("fp32", "bf16", "fp16", "onnx", "onnx-int8")
+CHOICES = ("auto", "fp32", "bf16", "openvino", "onnx", "onnx-int8")  # what a user may ask for; fp16 is auto's on a GPU
+VARIANTS = ("fp32", "bf16", "fp16", "openvino", "onnx", "onnx-int8")
 # Variants whose vectors agree with fp32 to cosine >= 0.9999 (measured, docs/performance.md "Encoders"): an
 # index built with one may be asked with another. onnx-int8 (cosine ~0.99, top-1 differs) may not.
-EXACT = frozenset({"fp32", "bf16", "fp16", "onnx"})
+EXACT = frozenset({"fp32", "bf16", "fp16", "openvino", "onnx"})
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 ONNX_INSTALL = "pip install onnxruntime onnx (or: pip install 'policyqa[onnx]')"
 
@@ -80,7 +86,14 @@ def usable(variant: str, device: str, flags: frozenset[str] | None = None) -> bo
         return not cuda and bool(BF16_FLAGS & (cpu_flags() if flags is None else flags))
     if variant in ("onnx", "onnx-int8"):
         return not cuda and onnx_available()
+    if variant == "openvino":
+        return not cuda and ov.available()
     return False
+
+
+def bf16_units(flags: frozenset[str] | None = None) -> bool:
+    """Whether this CPU (or one with `flags`) multiplies bfloat16 natively (AVX-512 BF16 or AMX)."""
+    return bool(BF16_FLAGS & (cpu_flags() if flags is None else flags))
 
 
 def resolve(requested: str, device: str, flags: frozenset[str] | None = None) -> str:
@@ -95,9 +108,16 @@ def resolve(requested: str, device: str, flags: frozenset[str] | None = None) ->
     if requested == "auto":
         if cuda:
             return "fp16"
+        if usable("openvino", device, flags):
+            return "openvino"
         return "bf16" if usable("bf16", device, flags) else "fp32"
     if requested == "fp16" and not cuda:
         raise EncoderError("encoder fp16 is for a GPU (--device cuda); on the CPU use --encoder auto, bf16 or fp32")
+    if requested == "openvino":
+        if cuda:
+            raise EncoderError("encoder openvino runs on the CPU only; use --encoder auto (fp16) with --device cuda")
+        if not ov.available():
+            raise EncoderError(f"encoder openvino needs OpenVINO, which is not installed: {ov.INSTALL}")
     if requested.startswith("onnx"):
         if cuda:
             raise EncoderError(f"encoder {requested} runs on the CPU only; use --encoder auto (fp16) with --device cuda")
@@ -285,6 +305,8 @@ def load(model: str, variant: str, device: str | None = None, cache_dir: Path | 
         raise EncoderError(f"unknown encoder {variant!r}; use one of: {', '.join(CHOICES)}")
     st = embedder.load_model(model, device)
     prompts = exact_prompts(st, model)
+    if variant == "openvino":
+        return _openvino(model, st, device, cache_dir, prompts)
     if not variant.startswith("onnx"):
         return TorchEncoder(model, variant, device, _converted(st, variant), prompts)
     if not onnx_available():
@@ -305,6 +327,33 @@ def load(model: str, variant: str, device: str | None = None, cache_dir: Path | 
                        _one_session=_session(path, 1))
 
 
+def _openvino(model: str, st, device: str | None, cache_dir: Path | None, prompts: tuple[str, str]) -> Encoder:
+    """The model through OpenVINO, its IR converted once per weights into the models' cache folder
+    (~/.cache/policyqa/models, beside the converted e5-small: one IR per machine, not per index),
+    else into `cache_dir` (a temporary folder when None) where that one cannot be written."""
+    if not ov.available():
+        raise EncoderError(f"encoder openvino needs OpenVINO, which is not installed: {ov.INSTALL}")
+    weights = embedder.fingerprint(model, device)
+    places = [ov.MODELS_CACHE] + ([Path(cache_dir)] if cache_dir else [])
+    folder = next((p for p in places if ov.cached(p, weights)), None)
+    try:
+        if folder is None:
+            for place in [*places, Path(tempfile.mkdtemp(prefix="policyqa-openvino-"))]:
+                try:
+                    ov.convert(st, weights, Path(embedder.resolve_model(model)), place)
+                except OSError:  # a read-only or full folder: the next place
+                    continue
+                folder = place
+                break
+        meta = ov.cached(folder, weights)
+        return ov.OpenVinoEncoder.open(model, ov.folder(folder, weights), meta, bf16_units(), prompts)
+    except Exception as e:
+        raise EncoderError(
+            f"cannot run model {model!r} with OpenVINO ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+            "use --encoder bf16 or fp32"
+        ) from e
+
+
 @lru_cache(maxsize=4)
 def light_questions(model: str, cache_dir: Path):
     """The numpy engine for `model`'s questions (encode/numpy_bert.py), exported into `cache_dir`
@@ -312,8 +361,6 @@ def light_questions(model: str, cache_dir: Path):
 
     Its vectors are fp32's, so it stands in for every variant in EXACT: a fresh process answers
     without importing torch or sentence-transformers."""
-    from policyqa.encode import numpy_bert
-
     try:
         path = Path(embedder.resolve_model(model))
     except embedder.ModelError:
@@ -324,7 +371,8 @@ def light_questions(model: str, cache_dir: Path):
     if found is not None:
         return found
     try:  # None: a model the engine does not run
-        folder = numpy_bert.export(embedder.load_model(model, "cpu"), embedder.fingerprint(model, "cpu"), path, cache_dir)
+        st = embedder.load_model(model, "cpu")
+        folder = numpy_bert.export(st, embedder.fingerprint(model, "cpu"), path, cache_dir, exact_prompts(st, model))
     except OSError:  # a read-only index folder: questions go through sentence-transformers
         return None
     return numpy_bert.cached(path, cache_dir) if folder else None

@@ -10,8 +10,11 @@ numpy and `tokenizers` only.
 The export is keyed by the model files' sizes and modification times: new weights under the
 same path miss it, are loaded by sentence-transformers and fingerprinted again, so an index
 built with other weights is still refused. Only what this engine computes exactly is exported:
-a BERT encoder (absolute positions, erf GELU) with mean pooling and no prompt; any other model
-(e5-small has prompts and XLM-R weights) goes on through sentence-transformers.
+a BERT or XLM-R encoder (absolute positions, erf GELU) with mean pooling; any other model goes
+on through sentence-transformers. A model's prompts are exported with it (e5-small: "query: ")
+and put before the question by encode/base.py, as every encoder does. XLM-R differs from BERT
+only in where its positions start (after the padding id); its 250,000-row word table is kept
+apart in a .npy read by memory map, so a question reads only its own tokens' rows.
 
 Vectors are fp32 and agree with sentence-transformers' fp32 ones to a cosine of 0.99999 or
 more (tests/index/test_numpy_bert.py); bf16 passage vectors agree with fp32 to 0.99998, which is
@@ -25,6 +28,7 @@ import json
 import math
 import os
 import shutil
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,10 +36,12 @@ import numpy as np
 
 from policyqa.encode.base import Encoder
 
-WEIGHT_FILES = ("pytorch_model.bin", "model.safetensors", "config.json", "tokenizer.json")
+WEIGHT_FILES = ("pytorch_model.bin", "model.safetensors", "config.json", "tokenizer.json", "config_sentence_transformers.json")
+MODEL_TYPES = ("bert", "xlm-roberta")
+WORDS = "embeddings.word_embeddings.weight"  # in words.npy (memory-mapped), not in weights.npz
 
 
-def _stamp(model_path: Path) -> list:
+def stamp(model_path: Path) -> list:
     """What identifies the model's files without reading them: name, size, modification time."""
     out = []
     for name in WEIGHT_FILES:
@@ -58,20 +64,21 @@ def supported(st) -> str | None:
     if any(type(m).__name__ not in ("Normalize",) for m in mods[2:]):
         return "modules after pooling"
     cfg = mods[0].auto_model.config
-    if cfg.model_type != "bert" or getattr(cfg, "position_embedding_type", "absolute") != "absolute":
+    if cfg.model_type not in MODEL_TYPES or getattr(cfg, "position_embedding_type", "absolute") != "absolute":
         return f"model type {cfg.model_type}"
     if cfg.hidden_act != "gelu":
         return f"activation {cfg.hidden_act}"
     pooling = mods[1].get_config_dict().get("pooling_mode")
     if pooling not in ("mean", ["mean"], ("mean",)):
         return f"pooling {pooling}"
-    if any(v for v in (getattr(st, "prompts", None) or {}).values()):
-        return "prompts"
+    if any(getattr(m, "include_prompt", True) is False for m in mods[1:2]):
+        return "pooling leaves the prompt out"
     return None
 
 
-def export(st, fingerprint: str, model_path: Path, cache_dir: Path) -> Path | None:
-    """Write `st`'s weights for this engine (atomically); None when the model is not one it runs."""
+def export(st, fingerprint: str, model_path: Path, cache_dir: Path, prompts: tuple[str, str] = ("", "")) -> Path | None:
+    """Write `st`'s weights and `prompts` (question, passage) for this engine (atomically); None when the
+    model is not one it runs."""
     if supported(st) is not None or not (model_path / "tokenizer.json").exists():
         return None
     folder = _folder(cache_dir, model_path)
@@ -79,10 +86,14 @@ def export(st, fingerprint: str, model_path: Path, cache_dir: Path) -> Path | No
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     weights = {k: v.detach().cpu().float().numpy() for k, v in st[0].auto_model.state_dict().items()}
+    np.save(tmp / "words.npy", weights.pop(WORDS))
     np.savez(tmp / "weights.npz", **weights)
     shutil.copyfile(model_path / "tokenizer.json", tmp / "tokenizer.json")
     cfg = st[0].auto_model.config
-    meta = {"fingerprint": fingerprint, "stamp": _stamp(model_path), "max_seq_length": int(st.max_seq_length),
+    # XLM-R numbers positions from padding_idx + 1 (what create_position_ids_from_input_ids gives an unpadded text)
+    first = int(cfg.pad_token_id) + 1 if cfg.model_type == "xlm-roberta" else 0
+    meta = {"first_position": first, "prompts": list(prompts),
+            "fingerprint": fingerprint, "stamp": stamp(model_path), "max_seq_length": int(st.max_seq_length),
             "layers": cfg.num_hidden_layers, "heads": cfg.num_attention_heads, "eps": cfg.layer_norm_eps,
             "dimension": cfg.hidden_size}
     (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
@@ -98,7 +109,7 @@ def cached(model_path: Path, cache_dir: Path) -> NumpyBert | None:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if meta.get("stamp") != _stamp(model_path):
+    if meta.get("stamp") != stamp(model_path):
         return None
     try:
         return NumpyBert.open(folder, meta)
@@ -122,9 +133,8 @@ def _erf(x: np.ndarray) -> np.ndarray:
 
 @dataclass
 class NumpyBert(Encoder):
-    """A BERT encoder and mean pooling in numpy, for questions (`Encoder.questions`; base.py batches and prompts).
-
-    A model with a prompt is not exported (`supported`), so `prompts` stays empty."""
+    """A BERT (or XLM-R) encoder and mean pooling in numpy, for questions (`Encoder.questions`; base.py
+    batches and puts the model's prompt first)."""
 
     w: dict[str, np.ndarray]
     tokenizer: object
@@ -133,6 +143,8 @@ class NumpyBert(Encoder):
     heads: int
     eps: float
     dimension: int
+    first_position: int = 0
+    prompts: tuple[str, str] = ("", "")
     variant: str = "numpy"
 
     @classmethod
@@ -141,11 +153,23 @@ class NumpyBert(Encoder):
 
         with np.load(folder / "weights.npz") as z:
             w = {k: z[k] for k in z.files}
+        w[WORDS] = np.load(folder / "words.npy", mmap_mode="r")
         tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
         tok.enable_truncation(int(meta["max_seq_length"]))
         tok.no_padding()
+        q, p = meta["prompts"]
         return cls(w, tok, meta["fingerprint"], int(meta["layers"]), int(meta["heads"]), float(meta["eps"]),
-                   int(meta["dimension"]))
+                   int(meta["dimension"]), int(meta["first_position"]), (q, p))
+
+    def _lone(self):
+        """One BLAS thread: a question's matrices are a few dozen rows, and on busy shared cores a second
+        OpenBLAS thread spinning for its share made each question 12-25x slower (73 ms against 0.9-1.9 s
+        for e5-small under load 6 on two cores, 2026-12-03), as one torch thread did for torch."""
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # without it, numpy's BLAS keeps its threads
+            return nullcontext()
+        return threadpool_limits(1)
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
         return x @ self.w[name + ".weight"].T + self.w[name + ".bias"]
@@ -155,7 +179,8 @@ class NumpyBert(Encoder):
         enc = self.tokenizer.encode(text)
         ids, types = np.asarray(enc.ids), np.asarray(enc.type_ids)
         w, n = self.w, len(ids)
-        x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:n] \
+        first = self.first_position
+        x = np.asarray(w[WORDS][ids]) + w["embeddings.position_embeddings.weight"][first : first + n] \
             + w["embeddings.token_type_embeddings.weight"][types]
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
         h, d = self.heads, self.dimension // self.heads

@@ -20,7 +20,7 @@ from policyqa.config import Settings
 from policyqa.corpus.loaders import normalize
 from policyqa.eval.gold import GOLD_FILE, KINDS, GoldQuestion, load_gold, locate
 from policyqa.eval.metrics import mean, mrr_at, ndcg_at, overlaps, recall_at, set_prf
-from policyqa.index.build import build
+from policyqa.index.build import build, kept_model
 from policyqa.qa.search import Searcher
 
 REPO = Path(__file__).resolve().parents[1]
@@ -239,6 +239,10 @@ def main(args, base: Settings) -> int:
         title = "Retrieval evaluation: seed gold set"
     if args.limit:
         gold = gold[: args.limit]
+    kept = kept_model(settings) if getattr(args, "keep_index_model", False) else None
+    if kept:  # an index of another model than the default is evaluated with its own, never re-embedded silently
+        settings, note = kept
+        print(note, file=sys.stderr)
     out = run(settings, gold, modes, args.k, report_dir, title)
     print(table(out["summary"], args.k))
     fails = failures(out["result"])

@@ -45,8 +45,8 @@ def fusion_variants() -> dict[str, Retrieval]:
     for k in (5, 20, 60):
         for dw, bw in ((1.0, 1.0), (0.5, 1.0), (1.0, 0.5)):
             out[f"rrf k={k} dense {dw} bm25 {bw}"] = replace(base, fusion="rrf", rrf_k=k, dense_weight=dw, bm25_weight=bw)
-    for dw in (0.3, 0.4, 0.5, 0.6, 0.7):
-        out[f"weighted dense {dw} bm25 {1 - dw:.1f}"] = replace(base, fusion="weighted", dense_weight=dw, bm25_weight=1 - dw)
+    for dw in (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7):
+        out[f"weighted dense {dw} bm25 {1 - dw:.2g}"] = replace(base, fusion="weighted", dense_weight=dw, bm25_weight=1 - dw)
     for cap in (1, 2, 5):
         out[f"default, per_doc {cap}"] = replace(base, per_doc=cap)
     return out
@@ -143,7 +143,7 @@ def sweep_support(settings: Settings, gold) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=["fusion", "chunking", "threshold", "support"])
-    ap.add_argument("--model", help="m3e-small (default), e5-small, or a sentence-transformers name or path")
+    ap.add_argument("--model", help="e5-small (default), m3e-small, or a sentence-transformers name or path")
     ap.add_argument("--index", help="index folder (default: var/eval-index, or the SQuAD set's under var/eval-squad)")
     ap.add_argument("--squad-report", help="report.json of a `policyqa eval --squad` run (threshold only)")
     ap.add_argument("--squad", help="a SQuAD-format file or folder (fusion only)")

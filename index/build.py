@@ -30,7 +30,7 @@ from policyqa.corpus.lifecycle import READER as LIFECYCLE_READER
 from policyqa.corpus.paths import Skipped, shown
 from policyqa.corpus.reader import FileEntry
 from policyqa.corpus.types import Document
-from policyqa.encode import embedder, encoders, tokenizer
+from policyqa.encode import embedder, encoders, models, tokenizer
 from policyqa.encode.base import Encoder
 from policyqa.errors import BuildLocked, EmptyCorpus, IndexDamaged, IndexMissing
 from policyqa.index import backends
@@ -40,7 +40,7 @@ from policyqa.index.reading import read_all, scan_folder
 from policyqa.index.store import layout, segment
 from policyqa.index.store.cache import EmbeddingCache, open_cache
 from policyqa.index.store.schema import Catalog, CatalogEntry, Manifest, SegmentEntry
-from policyqa.index.usable import rebuild_command
+from policyqa.index.usable import Target, rebuild_command
 from policyqa.index.writing import writing_index
 
 SEGMENT_ROWS = 20_000  # passages a build holds in memory before writing them as a segment: bounds its memory
@@ -114,6 +114,28 @@ def index_lock(index_dir: Path):
         yield
     finally:
         lock.release()
+
+
+def kept_model(settings: Settings) -> tuple[Settings, str] | None:
+    """For a build whose model nobody chose: the settings with the model the live index was built with,
+    and the note that says so and how to switch; None when there is no index or it has `settings.model`.
+
+    A new index gets the default model (e5-small); an existing one keeps its own, so changing the
+    default never re-embeds a corpus behind the user's back, and vectors of two models never mix."""
+    from policyqa.config import DEFAULT_MODEL
+
+    try:
+        built = layout.require_current(Path(settings.index_dir)).manifest().get("model")
+    except (IndexMissing, IndexDamaged):
+        return None
+    if not built or embedder.canonical(built) == embedder.canonical(settings.model):
+        return None
+    known = models.KNOWN.get(embedder.canonical(built))
+    licence = f" ({known.licence_note})" if known else ""
+    fix = Target(Path(settings.index_dir)).fix(model=DEFAULT_MODEL)
+    note = (f"this index was built with model {built}{licence}, and keeps it; new indexes use {DEFAULT_MODEL}. "
+            f"To switch (every passage is embedded again): {fix}")
+    return replace(settings, model=built), note
 
 
 def build(settings: Settings, progress: bool = True, only: list[str] | None = None, locked: bool = False,
@@ -249,6 +271,9 @@ class _Run:
         index_dir.mkdir(parents=True, exist_ok=True)
         self.prev = _previous(index_dir, settings, self.model_key, self.report, encoder.variant if encoder else None)
         self.settings = replace(settings, encoder=self.prev.encoder)
+        known = models.KNOWN.get(settings.model)
+        if known and not known.commercial and (self.prev.manifest or {}).get("model") != settings.model:
+            self.report.notes.append(known.licence_note)  # said where it is chosen: a new index, or a switch to it
         self.index_dir, self.progress = index_dir, progress
         self.prev_docs: Catalog = self.prev.manifest["documents"] if self.prev.manifest else {}
         prev = self.prev

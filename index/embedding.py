@@ -31,7 +31,8 @@ def embed(cache: EmbeddingCache, settings: Settings, texts: list[str], hashes: l
     if settings.ray_address is not None and missing and encoder is None:  # embed on a Ray cluster (encode/ray_embed.py)
         from policyqa.encode.ray_embed import ray_encoder
 
-        encode = ray_encoder(settings.ray_address)
+        # the variant a local build resolved (settings.encoder, from _build), so both give the same vectors
+        encode = ray_encoder(settings.ray_address, settings.encoder, str(Path(settings.index_dir).resolve() / "encoders"))
     elif missing:  # settings.encoder is the resolved variant here (_build)
         encoder = encoder or encoders.load(settings.model, settings.encoder, settings.device, Path(settings.index_dir) / "encoders")
 

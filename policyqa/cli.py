@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 from policyqa.config import MAX_QUESTION_CHARS, Settings
+from policyqa.encode.encoders import CHOICES
+from policyqa.encode.models import E5, M3E, M3E_INSTALL
 from policyqa.errors import UsageError as CliError
 
 SAMPLE_QUESTION = "哪些城市设立了科技特派员工作站"
@@ -45,11 +47,34 @@ def _read_settings(args) -> Settings:
     )
 
 
+def _model_named(args) -> bool:
+    """Whether the user chose a model (--model or $POLICYQA_MODEL), rather than getting the default."""
+    return bool(getattr(args, "model", None) or os.environ.get("POLICYQA_MODEL"))
+
+
+def _building(args) -> tuple[Settings, str | None]:
+    """Settings for a command that embeds (build, add, remove): unless --model or $POLICYQA_MODEL names one,
+    an existing index keeps the model it was built with (index/build.py kept_model), with a note saying so."""
+    from policyqa.index.build import kept_model
+
+    settings = _settings(args)
+    if _model_named(args):
+        return settings, None
+    kept = kept_model(settings)
+    return kept if kept else (settings, None)
+
+
+def _with_note(report, note: str | None):
+    if note:
+        report.notes.insert(0, note)
+    return report
+
+
 def cmd_build(args) -> int:
     from policyqa.index.build import build
 
-    report = build(_settings(args), progress=not args.quiet)
-    print(report.summary())
+    settings, note = _building(args)
+    print(_with_note(build(settings, progress=not args.quiet), note).summary())
     return 0
 
 
@@ -160,20 +185,23 @@ def cmd_check(args) -> int:
 def cmd_add(args) -> int:
     from policyqa.index.update import add_files
 
-    print(add_files(_settings(args), [Path(p) for p in args.paths], progress=not args.quiet).summary())
+    settings, note = _building(args)
+    print(_with_note(add_files(settings, [Path(p) for p in args.paths], progress=not args.quiet), note).summary())
     return 0
 
 
 def cmd_remove(args) -> int:
     from policyqa.index.update import remove_sources
 
-    print(remove_sources(_settings(args), args.sources, progress=not args.quiet).summary())
+    settings, note = _building(args)
+    print(_with_note(remove_sources(settings, args.sources, progress=not args.quiet), note).summary())
     return 0
 
 
 def cmd_eval(args) -> int:
     from policyqa.eval.harness import main as eval_main
 
+    args.keep_index_model = not _model_named(args)  # the eval index keeps its model, as build does
     return eval_main(args, _settings(args))
 
 
@@ -207,11 +235,14 @@ def _common(sp, corpus: bool = True, model: bool = True, backend: bool = True) -
     if corpus:
         sp.add_argument("--corpus", help="documents folder (default: documents or $POLICYQA_CORPUS)")
     if model:
-        sp.add_argument("--model", help="m3e-small (default), e5-small (multilingual-e5-small, MIT), "
-                                         "or a sentence-transformers model name or path")
-        sp.add_argument("--encoder", choices=["auto", "fp32", "bf16", "onnx", "onnx-int8"],
-                        help="how the model runs (default auto: bf16 on a CPU with AVX-512 BF16/AMX, fp16 on a GPU, "
-                             "else fp32; onnx variants need onnxruntime); see docs/performance.md")
+        sp.add_argument("--model", help=f"{E5.name} (default for a new index: multilingual-e5-small, "
+                                         f"{E5.licence}), {M3E.name} ({M3E.licence} licence; install: {M3E_INSTALL}), "
+                                         "or a sentence-transformers model name or path; an existing index keeps its model "
+                                         "unless this is given")
+        sp.add_argument("--encoder", choices=list(CHOICES),
+                        help="how the model runs (default auto: openvino on a CPU where it is installed, else bf16 on "
+                             "a CPU with AVX-512 BF16/AMX, fp16 on a GPU, else fp32; onnx variants need onnxruntime); "
+                             "see docs/performance.md")
     if backend:
         sp.add_argument("--backend", choices=("faiss", "milvus"),
                         help="where passages are stored and searched: faiss, the embedded index (default), or milvus")

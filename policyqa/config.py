@@ -7,11 +7,12 @@ user, a test or a benchmark gets the same defaults whatever the shell holds.
 Environment variables (all optional, read by the CLI):
   POLICYQA_CORPUS    folder of documents          (default: ./documents)
   POLICYQA_INDEX     folder of the built index    (default: ./var/index)
-  POLICYQA_MODEL     m3e-small | e5-small | a sentence-transformers model name or path (default: m3e-small, offline)
+  POLICYQA_MODEL     e5-small | m3e-small | a sentence-transformers model name or path (default: e5-small for a new
+                     index; a build without it keeps the model an existing index was built with)
   POLICYQA_RERANKER  cross-encoder name or local folder to re-order the top candidates (default: unset = off)
   POLICYQA_DEVICE    cpu | cuda (default: cuda when available, else cpu)
   POLICYQA_EMBED_CHUNK  passages embedded (and cached) per step of a build (default: 512)
-  POLICYQA_ENCODER   auto | fp32 | bf16 | onnx | onnx-int8 (default: auto; docs/performance.md "Encoders")
+  POLICYQA_ENCODER   auto | fp32 | bf16 | openvino | onnx | onnx-int8 (default: auto; docs/performance.md "Encoders")
   POLICYQA_BACKEND   faiss | milvus: where passages are stored and searched (default: faiss, the embedded index)
   POLICYQA_MILVUS_URI   milvus-lite file (./var/milvus.db) or server (http://host:19530) (default: var/milvus.db)
   POLICYQA_MILVUS_TOKEN, POLICYQA_MILVUS_USER, POLICYQA_MILVUS_PASSWORD  Milvus credentials (never flags)
@@ -27,11 +28,15 @@ from pathlib import Path
 from policyqa.corpus.sections import ChunkParams
 from policyqa.encode.models import canonical
 
-DEFAULT_MODEL = "m3e-small"  # the models by name, their licences and prompts: encode/models.py
+DEFAULT_MODEL = "e5-small"  # the models by name, their licences and prompts: encode/models.py (docs/model.md)
 # Cosines are not comparable across models (e5's sit higher), so the no-answer threshold is the
 # model's own, each chosen by `python -m policyqa.eval.tune threshold --model NAME`; a model not
-# listed gets m3e-small's.
+# listed gets OTHER_MODEL's (m3e-small's, the first ones chosen: nothing was tuned for it).
 NO_ANSWER_THRESHOLDS = {"m3e-small": 0.68, "e5-small": 0.85}
+OTHER_MODEL = "m3e-small"
+# Dense : BM25 weights of the weighted fusion, per model for the same reason (e5-small's dense scores
+# spread differently), each chosen by `python -m policyqa.eval.tune fusion --model NAME` (docs/evaluation.md).
+FUSION_WEIGHTS = {"m3e-small": (0.5, 0.5), "e5-small": (0.3, 0.7)}
 MAX_QUESTION_CHARS = 1000
 
 
@@ -41,8 +46,8 @@ class Retrieval:
 
     fusion: str = "weighted"  # weighted (min-max scores) | rrf (reciprocal rank)
     rrf_k: int = 60
-    dense_weight: float = 0.5
-    bm25_weight: float = 0.5
+    dense_weight: float | None = None  # None: the model's own (FUSION_WEIGHTS)
+    bm25_weight: float | None = None
     candidates: int = 100  # per retriever, before fusion
     per_doc: int = 3  # passages of one document in the top results, unless its city is asked for
     no_answer_threshold: float | None = None  # top cosine below: 未找到相关内容; None: the model's (NO_ANSWER_THRESHOLDS)
@@ -62,11 +67,19 @@ class Retrieval:
     aggregate_depth: int = 60  # passages considered when listing places (哪些城市), so none is crowded out
     rule_scan_docs: int = 5_000  # past this many documents the refusal rules read the candidates' documents only
 
+    def for_model(self, model: str) -> Retrieval:
+        """These knobs with the fusion weights left unset filled in with `model`'s own."""
+        if self.dense_weight is not None and self.bm25_weight is not None:
+            return self
+        dense, bm25 = FUSION_WEIGHTS.get(canonical(model), FUSION_WEIGHTS[OTHER_MODEL])
+        return replace(self, dense_weight=dense if self.dense_weight is None else self.dense_weight,
+                       bm25_weight=bm25 if self.bm25_weight is None else self.bm25_weight)
+
     def threshold_for(self, model: str) -> float:
         """The no-answer threshold for answers found with `model`: the set one, else the model's own."""
         if self.no_answer_threshold is not None:
             return self.no_answer_threshold
-        return NO_ANSWER_THRESHOLDS.get(canonical(model), NO_ANSWER_THRESHOLDS[DEFAULT_MODEL])
+        return NO_ANSWER_THRESHOLDS.get(canonical(model), NO_ANSWER_THRESHOLDS[OTHER_MODEL])
 
 
 @dataclass(frozen=True)
@@ -77,8 +90,8 @@ class Settings:
     # a sentence-transformers CrossEncoder (name or local folder); None = no reranking, nothing loaded
     reranker: str | None = None
     device: str | None = None  # None: cuda when available, else cpu
-    # auto | fp32 | bf16 | onnx | onnx-int8 (encode/encoders.py; docs/performance.md "Encoders"): auto = bf16 where the
-    # CPU has AVX-512 BF16/AMX, fp16 on a GPU, else fp32
+    # auto | fp32 | bf16 | openvino | onnx | onnx-int8 (encode/encoders.py; docs/performance.md "Encoders"): auto =
+    # openvino on a CPU where it is installed (bf16 inside on AVX-512 BF16/AMX), else bf16 there, fp16 on a GPU, else fp32
     encoder: str = "auto"
     batch_size: int = 32
     embed_chunk: int = 512  # passages embedded and cached per step: a killed build loses at most this many

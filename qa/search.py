@@ -227,7 +227,7 @@ class Searcher:
         if not self.settings.retrieval.understand_query:
             q.cities, q.places, q.other_places, q.years, q.doc_types, q.names = [], [], [], [], [], []
         scope, preferred = self._scope(f, q)
-        r = self.settings.retrieval
+        r = self.settings.retrieval.for_model(idx.model)  # the fusion weights chosen for the index's model
         depth = max(r.candidates, r.aggregate_depth if q.aggregate else 0, top_k * 4)
         qvec = self._encode(idx, question) if mode != "bm25" else None
         dense, bm, preferred = self._candidates(idx, q, qvec, depth, mode, scope, preferred, notes)

@@ -42,7 +42,9 @@ def test_metric_definitions():
 
 def test_hybrid_stays_above_floors(searcher):
     summary = summarize(evaluate(searcher, load_gold(), ["hybrid"], 10, progress=False))["hybrid"]
-    floors = json.loads(FLOORS.read_text(encoding="utf-8"))["hybrid"]
+    table = json.loads(FLOORS.read_text(encoding="utf-8"))
+    # the floors at the top are the default model's, which the seed fixtures build with; another model has its own
+    floors = table["hybrid"] if searcher.index.model == table["model"] else table[searcher.index.model]["hybrid"]
     below = [f"{kind} {name}: {summary[kind][name]:.3f} < floor {floor}"
              for kind, metrics in floors.items() for name, floor in metrics.items()
              if not summary[kind][name] >= floor]

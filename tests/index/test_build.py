@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from policyqa.config import DEFAULT_MODEL
 from policyqa.corpus.sections import ChunkParams
 from policyqa.errors import BuildLocked, EmptyCorpus, IndexMismatch
 from policyqa.index.build import build
@@ -17,7 +18,7 @@ from policyqa.qa.search import Searcher
 
 def test_manifest_records_model_chunker_and_documents(seed_settings):
     m = layout.require_current(seed_settings.index_dir).manifest()
-    assert m["model"] == "m3e-small" and m["dimension"] == 512 and len(m["model_fingerprint"]) == 16
+    assert m["model"] == DEFAULT_MODEL == "e5-small" and m["dimension"] == 384 and len(m["model_fingerprint"]) == 16
     assert m["chunker"] == seed_settings.chunking.chunker_id
     assert len(m["documents"]) == 5 and all(len(d["doc_id"]) == 20 for d in m["documents"].values())
     idx = load(seed_settings.index_dir)

@@ -18,16 +18,18 @@ QUESTIONS = ["哪些城市设立了科技特派员工作站", "荆州2022年新�
              "大冶市“科创贷”贷款多少", "科技" * 400]  # the last is cut at 512 tokens, as sentence-transformers cuts it
 
 
-@pytest.mark.slow  # the real model
-def test_numpy_questions_equal_sentence_transformers(tmp_path):
-    path = Path(embedder.resolve_model("m3e-small"))
-    st = embedder.load_model("m3e-small", "cpu")
+@pytest.mark.slow  # the real models
+@pytest.mark.parametrize("model", ["e5-small", "m3e-small"])  # XLM-R with prompts ("query: "), BERT without
+def test_numpy_questions_equal_sentence_transformers(model, tmp_path):
+    path = Path(embedder.resolve_model(model))
+    st = embedder.load_model(model, "cpu")
     assert numpy_bert.supported(st) is None
-    numpy_bert.export(st, embedder.fingerprint("m3e-small", "cpu"), path, tmp_path)
+    numpy_bert.export(st, embedder.fingerprint(model, "cpu"), path, tmp_path, encoders.exact_prompts(st, model))
     engine = numpy_bert.cached(path, tmp_path)
-    assert engine is not None and engine.fingerprint == embedder.fingerprint("m3e-small", "cpu")
+    assert engine is not None and engine.fingerprint == embedder.fingerprint(model, "cpu")
+    assert engine.prompts == encoders.exact_prompts(st, model)
     ours = engine.questions(QUESTIONS)
-    theirs = encoders.load("m3e-small", "fp32", "cpu").questions(QUESTIONS)
+    theirs = encoders.load(model, "fp32", "cpu").questions(QUESTIONS)
     assert np.allclose(np.linalg.norm(ours, axis=1), 1, atol=1e-5)
     assert float((ours * theirs).sum(1).min()) > 0.99999
 

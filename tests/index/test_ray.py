@@ -47,3 +47,9 @@ def test_local_ray_build_embeds_like_an_ordinary_build(tmp_path, tiny_model):
     b = np.vstack([s.vectors for s in load(Path(on_ray.index_dir)).segments])
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert a.shape == b.shape and cos.min() > 1 - 1e-5
+    # the actors ran the encoder a local build resolves (openvino where installed), not a fixed fp32
+    from policyqa.encode import encoders
+    from policyqa.index.store import layout
+
+    built = [layout.require_current(Path(s.index_dir)).manifest()["encoder"] for s in (plain, on_ray)]
+    assert built == [encoders.resolve("auto", "cpu")] * 2

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from policyqa.config import DEFAULT_MODEL
 from tests.support.cli import BIN
 from tests.support.seeds import GOLD
 from tests.support.serving import free_port, served
@@ -141,7 +142,7 @@ def test_documents_hold_the_text_offsets_point_into(server):
 def test_status_is_what_policyqa_status_counts(server):
     client, settings = server
     st = client.get("/api/status").json()
-    assert st["built"] and st["documents"] == 5 and st["model"] == "m3e-small" and st["pending"] == []
+    assert st["built"] and st["documents"] == 5 and st["model"] == DEFAULT_MODEL and st["pending"] == []
     cli = subprocess.run([str(BIN), "status", "--index", str(settings.index_dir), "--corpus", str(settings.corpus_dir)],
                          capture_output=True, text=True, timeout=120).stdout
     assert f"documents:  {st['documents']}" in cli and f"passages:   {st['passages']}" in cli and st["generation"] in cli

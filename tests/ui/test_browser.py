@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from policyqa.config import DEFAULT_MODEL
 from tests.support.browser import CARD_QUESTION, CHROMIUM, QUESTION_BOX, TIMEOUT, ask, chromium, first_card, window
 from tests.support.indexes import seeds_indexed
 from tests.support.seeds import REPO
@@ -234,7 +235,7 @@ def test_upload_then_search(page, server, tmp_path):
     bad.write_bytes(b"\x00\x01\x02binary")
     page.get_by_role("tab", name="文档管理").click()
     expect(page.locator("#doc-table")).to_contain_text("荆州-2022年科技工作亮点和2023年重点工作解读.txt")
-    expect(page.locator("#index-status")).to_contain_text("m3e-small")
+    expect(page.locator("#index-status")).to_contain_text(DEFAULT_MODEL)
     page.locator("#upload input[type=file]").set_input_files([str(doc), str(bad)])
     expect(page.locator("#upload")).to_contain_text("量子通信实验室建设方案")
     page.locator("#upload-btn").click()
