@@ -57,18 +57,22 @@ def mentions(text: str, name: str) -> bool:
 
 
 def place_not_indexed(c: Case) -> str | None:
-    """深圳市的…: a place no document is about (哪些城市在武汉设有… keeps 武汉 as its topic), and that
-    no passage found names either: a document with no place label may still be about it."""
+    """深圳市的…: a place no document is about (哪些城市在武汉设有… keeps 武汉 as its topic). Not when the
+    best passage's document has no place label (it may be that place's), a provincial document of the
+    place is among the hits, or the place's own prefecture writes of it (温州 on 瑞安): a passage of
+    another place that names it in passing (岳阳 on 益阳) is not about it."""
     q = c.query
     if not q.other_places or q.cities or q.aggregate:
         return None
     hits = c.hits[: c.answer_depth]
+    if hits and not (hits[0].city or hits[0].province):
+        return None
     if any(h.province in q.other_places for h in hits):  # 湖北省: a provincial document, no city
         return None
-    names = {n for p in q.other_places for n in (p, getattr(lookup(p), "short", p))}
-    if not any(mentions(h.title + h.text, n) for h in hits for n in names):
-        return f"问题提到的{'、'.join(q.other_places)}不在已索引文档的城市中"
-    return None
+    places = [p for p in map(lookup, q.other_places) if p]
+    if any(h.city == p.parent and mentions(h.title + h.text, n) for h in hits for p in places for n in (p.name, p.short)):
+        return None
+    return f"问题提到的{'、'.join(q.other_places)}不在已索引文档的城市中"
 
 
 def figure_of_broader_place(c: Case) -> str | None:
