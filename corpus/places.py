@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -76,9 +77,13 @@ def abbreviations() -> dict[str, Place]:
 _WORD_TAGS = {"n", "vn", "v", "a", "b", "d", "ad", "an", "m", "i", "l"}
 
 
-@lru_cache(maxsize=1)
-def _common_words() -> frozenset[str]:
-    """Short names that are everyday words (资源, 合作, 新兴): they count only with 市/县 written."""
+COMMON_SHORTS = Path(__file__).parent / "data" / "common_shorts.txt"
+
+
+def common_words_from_jieba() -> list[str]:
+    """Short names that are everyday words (资源, 合作, 新兴) by jieba's dictionary: they count only with
+    市/县 written. Reading its 350,000 lines took half a second of every fresh `ask`, so the result is
+    kept in data/common_shorts.txt (scripts/places_common_words.py writes it; a test checks it is current)."""
     import jieba
 
     shorts = {p.short for p in gazetteer()}
@@ -88,7 +93,14 @@ def _common_words() -> frozenset[str]:
             word, _, rest = line.partition(" ")
             if word in shorts and rest.split()[-1] in _WORD_TAGS:
                 common.add(word)
-    return frozenset(common)
+    return sorted(common)
+
+
+@lru_cache(maxsize=1)
+def common_words() -> frozenset[str]:
+    """common_words_from_jieba() as data/common_shorts.txt keeps it."""
+    lines = COMMON_SHORTS.read_text(encoding="utf-8").splitlines()
+    return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))
 
 
 @lru_cache(maxsize=1)
@@ -98,7 +110,7 @@ def forms() -> dict[str, tuple[Place, ...]]:
     Full names always; short names for provinces, prefectures and counties unless an everyday
     word; districts only in full (朝阳, 鼓楼, 新华 alone are too many things)."""
     out: dict[str, list[Place]] = {}
-    common = _common_words()
+    common = common_words()
     for p in gazetteer():
         out.setdefault(p.name, []).append(p)
         if p.short != p.name and p.level != "district" and (p.level == "province" or p.short not in common):
@@ -176,9 +188,45 @@ def _pick(candidates: list[Place], context: set[str]) -> Place:
     return max(candidates, key=lambda p: (p.parent in context) * 2 + (p.province in context))
 
 
+SHORT_TEXT = 200  # characters: below this a text is scanned in Python rather than by the compiled pattern
+
+
+@lru_cache(maxsize=1)
+def _lengths() -> dict[str, tuple[int, ...]]:
+    """First character → the lengths of the names it starts, longest first."""
+    out: dict[str, set[int]] = {}
+    for name in forms():
+        out.setdefault(name[0], set()).add(len(name))
+    return {ch: tuple(sorted(n, reverse=True)) for ch, n in out.items()}
+
+
+def scan_matches(text: str) -> Iterator[tuple[int, str]]:
+    """The pattern's matches (leftmost, then longest) found by dictionary look-ups: compiling the pattern
+    of 4,000 names costs half a second, once per process, which a question in a fresh `ask` need not pay."""
+    names, lengths, i = forms(), _lengths(), 0
+    while i < len(text):
+        for n in lengths.get(text[i], ()):
+            if text[i : i + n] in names:
+                yield i, text[i : i + n]
+                i += n
+                break
+        else:
+            i += 1
+
+
+def pattern_matches(text: str) -> Iterator[tuple[int, str]]:
+    """scan_matches' matches by the compiled pattern: what a document's length pays for."""
+    return ((m.start(), m.group(0)) for m in _pattern().finditer(text))
+
+
+def matches(text: str) -> Iterator[tuple[int, str]]:
+    """(start, name) of every name written, leftmost-longest, before word boundaries are checked."""
+    return scan_matches(text) if len(text) < SHORT_TEXT else pattern_matches(text)
+
+
 def mentions(text: str) -> list[Mention]:
     """Every place name written in the text, each resolved to one place."""
-    found = [span for m in _pattern().finditer(text) if (span := _whole_name(text, m.start(), m.group(0)))]
+    found = [span for start, word in matches(text) if (span := _whole_name(text, start, word))]
     written = {word for _, word in found}
     context = {p.name for w in written for p in forms()[w]}  # the places the text may be naming
     out = []
