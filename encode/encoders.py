@@ -35,6 +35,7 @@ import numpy as np
 from policyqa.encode import embedder, numpy_bert
 from policyqa.encode import openvino as ov
 from policyqa.encode.base import Encoder
+from policyqa.encode.exporting import traceable
 from policyqa.errors import EncoderError
 
 CHOICES = ("auto", "fp32", "bf16", "openvino", "onnx", "onnx-int8")  # what a user may ask for; fp16 is auto's on a GPU
@@ -237,18 +238,7 @@ def _export_onnx(st, variant: str, path: Path) -> None:
     """Write the transformer (inputs → last hidden state) as ONNX, int8-quantised for onnx-int8. Atomic."""
     import torch
 
-    hf = st[0].auto_model.eval()
-    feats = st.preprocess(["导出", "导出一个较长的句子"])
-    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in feats]
-
-    class Hidden(torch.nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, *inputs):
-            return self.m(**dict(zip(names, inputs))).last_hidden_state
-
+    module, names, example = traceable(st, ["导出", "导出一个较长的句子"])
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
@@ -257,7 +247,7 @@ def _export_onnx(st, variant: str, path: Path) -> None:
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")
             axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "hidden"]}
-            torch.onnx.export(Hidden(hf), tuple(feats[n] for n in names), str(fp32), input_names=names,
+            torch.onnx.export(module, example, str(fp32), input_names=names,
                               output_names=["hidden"], dynamic_axes=axes, opset_version=17, dynamo=False)
         final = fp32
         if variant == "onnx-int8":

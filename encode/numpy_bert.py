@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from policyqa.encode.base import Encoder
+from policyqa.encode.exporting import atomic_folder
 
 WEIGHT_FILES = ("pytorch_model.bin", "model.safetensors", "config.json", "tokenizer.json", "config_sentence_transformers.json")
 MODEL_TYPES = ("bert", "xlm-roberta")
@@ -82,23 +82,19 @@ def export(st, fingerprint: str, model_path: Path, cache_dir: Path, prompts: tup
     if supported(st) is not None or not (model_path / "tokenizer.json").exists():
         return None
     folder = _folder(cache_dir, model_path)
-    tmp = folder.with_name(folder.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    weights = {k: v.detach().cpu().float().numpy() for k, v in st[0].auto_model.state_dict().items()}
-    np.save(tmp / "words.npy", weights.pop(WORDS))
-    np.savez(tmp / "weights.npz", **weights)
-    shutil.copyfile(model_path / "tokenizer.json", tmp / "tokenizer.json")
-    cfg = st[0].auto_model.config
-    # XLM-R numbers positions from padding_idx + 1 (what create_position_ids_from_input_ids gives an unpadded text)
-    first = int(cfg.pad_token_id) + 1 if cfg.model_type == "xlm-roberta" else 0
-    meta = {"first_position": first, "prompts": list(prompts),
-            "fingerprint": fingerprint, "stamp": stamp(model_path), "max_seq_length": int(st.max_seq_length),
-            "layers": cfg.num_hidden_layers, "heads": cfg.num_attention_heads, "eps": cfg.layer_norm_eps,
-            "dimension": cfg.hidden_size}
-    (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    with atomic_folder(folder) as tmp:
+        weights = {k: v.detach().cpu().float().numpy() for k, v in st[0].auto_model.state_dict().items()}
+        np.save(tmp / "words.npy", weights.pop(WORDS))
+        np.savez(tmp / "weights.npz", **weights)
+        shutil.copyfile(model_path / "tokenizer.json", tmp / "tokenizer.json")
+        cfg = st[0].auto_model.config
+        # XLM-R numbers positions from padding_idx + 1 (what create_position_ids_from_input_ids gives an unpadded text)
+        first = int(cfg.pad_token_id) + 1 if cfg.model_type == "xlm-roberta" else 0
+        meta = {"first_position": first, "prompts": list(prompts),
+                "fingerprint": fingerprint, "stamp": stamp(model_path), "max_seq_length": int(st.max_seq_length),
+                "layers": cfg.num_hidden_layers, "heads": cfg.num_attention_heads, "eps": cfg.layer_norm_eps,
+                "dimension": cfg.hidden_size}
+        (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     return folder
 
 

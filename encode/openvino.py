@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import numpy as np
 
 from policyqa.encode.base import Encoder
 from policyqa.encode.e5convert import DEFAULT_CACHE
+from policyqa.encode.exporting import atomic_folder, traceable
 
 MODELS_CACHE = DEFAULT_CACHE  # ~/.cache/policyqa/models: where converted models live
 INSTALL = "pip install openvino (or: bash scripts/setup.sh, which installs the 'openvino' extra)"
@@ -80,36 +80,23 @@ def convert(st, fingerprint: str, model_path: Path, cache_dir: Path) -> Path:
     if not (Path(model_path) / "tokenizer.json").exists():
         raise ValueError(f"{model_path} has no tokenizer.json")
     hf = st[0].auto_model.eval()
-    feats = st.preprocess(["转换", "转换一个较长的句子"])
-    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in feats]
-
-    class Hidden(torch.nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, *inputs):
-            return self.m(**dict(zip(names, inputs))).last_hidden_state
+    module, names, example = traceable(st, ["转换", "转换一个较长的句子"])
 
     import warnings
 
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")  # tracer warnings about shape checks that hold for every batch
-        ir = ov.convert_model(Hidden(hf), example_input=tuple(feats[n] for n in names))
+        ir = ov.convert_model(module, example_input=example)
     for port, name in zip(ir.inputs, names):
         port.get_tensor().set_names({name})
     target = folder(cache_dir, fingerprint)
-    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    ov.save_model(ir, str(tmp / "model.xml"), compress_to_fp16=False)  # fp16 weights would move the vectors
-    shutil.copyfile(Path(model_path) / "tokenizer.json", tmp / "tokenizer.json")
-    meta = {"format": FORMAT, "fingerprint": fingerprint, "inputs": names, "max_seq_length": int(st.max_seq_length),
-            "dimension": int(hf.config.hidden_size),
-            "pad_id": int(st.tokenizer.pad_token_id), "pad_token": str(st.tokenizer.pad_token)}
-    (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
+    with atomic_folder(target) as tmp:
+        ov.save_model(ir, str(tmp / "model.xml"), compress_to_fp16=False)  # fp16 weights would move the vectors
+        shutil.copyfile(Path(model_path) / "tokenizer.json", tmp / "tokenizer.json")
+        meta = {"format": FORMAT, "fingerprint": fingerprint, "inputs": names, "max_seq_length": int(st.max_seq_length),
+                "dimension": int(hf.config.hidden_size),
+                "pad_id": int(st.tokenizer.pad_token_id), "pad_token": str(st.tokenizer.pad_token)}
+        (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     return target
 
 

@@ -13,6 +13,7 @@ import pytest
 from policyqa.encode import embedder, encoders, numpy_bert
 from policyqa.errors import IndexMismatch
 from policyqa.qa.search import Searcher
+from tests.support.models import scale_word_embeddings
 
 QUESTIONS = ["哪些城市设立了科技特派员工作站", "荆州2022年新增了多少家高新技术企业", "What is 人工智能? AI与5G的融合",
              "大冶市“科创贷”贷款多少", "科技" * 400]  # the last is cut at 512 tokens, as sentence-transformers cuts it
@@ -87,16 +88,7 @@ def test_changed_weights_miss_the_export_and_the_index_is_refused(tiny_model, tm
     assert searcher.handle.encoder(searcher.backend).variant == "numpy"  # the tiny BERT runs in numpy too
     assert searcher.ask("科技特派员").hits
 
-    weights = next(p for p in model.iterdir() if p.name in ("model.safetensors", "pytorch_model.bin"))
-    from safetensors.numpy import load_file, save_file
-
-    if weights.suffix != ".safetensors":
-        pytest.skip("the tiny model was saved without safetensors")
-    tensors = load_file(weights)
-    name = next(k for k in tensors if k.endswith("word_embeddings.weight"))
-    tensors[name] = tensors[name] * np.float32(1.5)
-    save_file(tensors, weights)
-    embedder._load_model.cache_clear(), embedder._fingerprint.cache_clear(), encoders.light_questions.cache_clear()
+    scale_word_embeddings(model)
     assert numpy_bert.cached(model, settings.index_dir / "encoders") is None
     with pytest.raises(IndexMismatch, match="weights of model"):
         Searcher(settings)

@@ -13,6 +13,7 @@ import pytest
 
 from policyqa.encode import embedder, encoders, models
 from policyqa.encode import openvino as ov
+from tests.support.models import scale_word_embeddings
 from tests.support.seeds import seed_file
 
 pytestmark = pytest.mark.skipif(not ov.available(), reason="openvino not installed (pip install 'policyqa[openvino]')")
@@ -60,16 +61,7 @@ def test_the_ir_is_converted_once_per_weights_and_read_again(tiny_model, tmp_pat
     assert ir.stat().st_mtime_ns == made  # read, not converted again
     assert np.array_equal(again.passages(_passages()[:3]), first.passages(_passages()[:3]))
 
-    from safetensors.numpy import load_file, save_file
-
-    weights = model / "model.safetensors"
-    if not weights.exists():
-        pytest.skip("the tiny model was saved without safetensors")
-    tensors = load_file(weights)
-    name = next(k for k in tensors if k.endswith("word_embeddings.weight"))
-    tensors[name] = tensors[name] * np.float32(1.5)
-    save_file(tensors, weights)
-    embedder._load_model.cache_clear(), embedder._fingerprint.cache_clear(), encoders.load.cache_clear()
+    scale_word_embeddings(model)
     changed = encoders.load(str(model), "openvino", "cpu", tmp_path / "encoders")
     assert changed.fingerprint != first.fingerprint
     assert (ov.folder(ov.MODELS_CACHE, changed.fingerprint) / "model.xml").exists()
