@@ -344,6 +344,24 @@ def _openvino(model: str, st, device: str | None, cache_dir: Path | None, prompt
         ) from e
 
 
+def _local_model(model: str) -> Path | None:
+    """The model's folder when it is one on disk (the numpy engine exports from its files), else None."""
+    try:
+        path = Path(embedder.resolve_model(model))
+    except embedder.ModelError:
+        return None
+    return path if (path / "config.json").exists() else None  # else a hub name: sentence-transformers resolves it
+
+
+def _export_questions(model: str, path: Path, cache_dir: Path) -> bool:
+    """Export the numpy engine for `model` into `cache_dir`; False for a model it does not run or a folder it cannot write."""
+    try:
+        st = embedder.load_model(model, "cpu")
+        return numpy_bert.export(st, embedder.fingerprint(model, "cpu"), path, cache_dir, exact_prompts(st, model)) is not None
+    except OSError:  # a read-only index folder: questions go through sentence-transformers
+        return False
+
+
 @lru_cache(maxsize=4)
 def light_questions(model: str, cache_dir: Path):
     """The numpy engine for `model`'s questions (encode/numpy_bert.py), exported into `cache_dir`
@@ -351,19 +369,19 @@ def light_questions(model: str, cache_dir: Path):
 
     Its vectors are fp32's, so it stands in for every variant in EXACT: a fresh process answers
     without importing torch or sentence-transformers."""
-    try:
-        path = Path(embedder.resolve_model(model))
-    except embedder.ModelError:
-        return None
-    if not (path / "config.json").exists():  # a hub name: sentence-transformers resolves it
+    path = _local_model(model)
+    if path is None:
         return None
     found = numpy_bert.cached(path, cache_dir)
-    if found is not None:
+    if found is not None or not _export_questions(model, path, cache_dir):
         return found
-    try:  # None: a model the engine does not run
-        st = embedder.load_model(model, "cpu")
-        folder = numpy_bert.export(st, embedder.fingerprint(model, "cpu"), path, cache_dir, exact_prompts(st, model))
-    except OSError:  # a read-only index folder: questions go through sentence-transformers
-        return None
-    return numpy_bert.cached(path, cache_dir) if folder else None
+    return numpy_bert.cached(path, cache_dir)
+
+
+def prepare_questions(model: str, cache_dir: Path) -> None:
+    """Export the numpy engine unless it is there, without opening it: what a build leaves for the first
+    question (opening its weights and tokenizer would cost every `add` a second it does not use)."""
+    path = _local_model(model)
+    if path is not None and numpy_bert.exported(path, cache_dir) is None:
+        _export_questions(model, path, cache_dir)
 

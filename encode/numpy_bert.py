@@ -98,17 +98,22 @@ def export(st, fingerprint: str, model_path: Path, cache_dir: Path, prompts: tup
     return folder
 
 
-def cached(model_path: Path, cache_dir: Path) -> NumpyBert | None:
-    """The exported engine for the model at `model_path`, if its files are unchanged since the export."""
-    folder = _folder(cache_dir, model_path)
+def exported(model_path: Path, cache_dir: Path) -> dict | None:
+    """meta.json of the export for the model at `model_path`, if its files are unchanged since; opens nothing."""
     try:
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        meta = json.loads((_folder(cache_dir, model_path) / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if meta.get("stamp") != stamp(model_path):
+    return meta if meta.get("stamp") == stamp(model_path) else None
+
+
+def cached(model_path: Path, cache_dir: Path) -> NumpyBert | None:
+    """The exported engine for the model at `model_path`, if its files are unchanged since the export."""
+    meta = exported(model_path, cache_dir)
+    if meta is None:
         return None
     try:
-        return NumpyBert.open(folder, meta)
+        return NumpyBert.open(_folder(cache_dir, model_path), meta)
     except (OSError, ValueError, KeyError):
         return None
 

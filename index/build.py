@@ -164,7 +164,7 @@ def _prepare_questions(index_dir: Path) -> None:
     first `ask` after a build is as fast as every later one instead of loading torch to export it."""
     manifest = layout.require_current(index_dir).manifest()
     if manifest.get("encoder", "fp32") in encoders.EXACT:
-        encoders.light_questions(manifest["model"], index_dir / "encoders")
+        encoders.prepare_questions(manifest["model"], index_dir / "encoders")
 
 
 @contextlib.contextmanager
