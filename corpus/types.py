@@ -136,12 +136,21 @@ class Passage:
 
     @property
     def section_path(self) -> str:
-        return " > ".join(self.section)
+        return heading_path(self.section)
 
     @property
     def indexed_text(self) -> str:
-        """Heading path + body: headings carry much of a passage's meaning."""
-        return f"{self.section_path}\n{self.body}"
+        return indexed_text(self.section, self.body)
+
+
+def heading_path(section: list[str]) -> str:
+    return " > ".join(section)
+
+
+def indexed_text(section: list[str], body: str) -> str:
+    """What is embedded and hashed for a passage: heading path + body (headings carry much of its
+    meaning). A build that embeds a segment after writing it rebuilds this from the stored columns."""
+    return f"{heading_path(section)}\n{body}"
 
 
 @dataclass

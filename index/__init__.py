@@ -9,7 +9,8 @@ Two rooms and what works on them (docs/architecture.md):
                  index (embedded.py), Milvus (milvus/), chosen by `open_backend`
     bm25.py      the BM25 formula every backend scores with
     usable.py    whether an index can answer as it is, and the one command that fixes it
-    build.py     bring the index in line with the folder (reading.py, embedding.py, merging.py: its steps)
+    build.py     bring the index in line with the folder (reading.py, embedding.py, merging.py: its steps;
+                 progress.py: the running build's embedding pace, for status)
     update.py    add and remove named files; status.py, check.py: what is indexed, what is damaged
 
 The store never imports the backends. Names below are imported on first use, so opening an index

@@ -25,6 +25,8 @@ from itertools import compress
 from operator import itemgetter
 from pathlib import Path
 
+from tqdm import tqdm
+
 from policyqa.config import Settings
 from policyqa.corpus.lifecycle import READER as LIFECYCLE_READER
 from policyqa.corpus.paths import Skipped, shown
@@ -33,8 +35,8 @@ from policyqa.corpus.types import Document
 from policyqa.encode import embedder, encoders, models, tokenizer
 from policyqa.encode.base import Encoder
 from policyqa.errors import BuildLocked, EmptyCorpus, IndexDamaged, IndexMissing
-from policyqa.index import backends
-from policyqa.index.embedding import maybe_prune, write_segment
+from policyqa.index import backends, progress
+from policyqa.index.embedding import embed_segment, maybe_prune, write_unembedded
 from policyqa.index.merging import live_rows, merge, merge_plan, vector_kind
 from policyqa.index.reading import read_all, scan_folder
 from policyqa.index.store import layout, segment
@@ -192,6 +194,7 @@ class _Previous:
     healthy: dict[str, SegmentEntry] = field(default_factory=dict)  # segment name → commit entry
     damaged: list[str] = field(default_factory=list)
     encoder: str = "fp32"  # the resolved variant this build embeds with (encode/encoders.py)
+    replacing: bool = False  # an index is there that this build cannot extend (another model, chunker, format...)
 
 
 def _previous(index_dir: Path, settings: Settings, model_key: str, report: BuildReport, fixed: str | None = None) -> _Previous:
@@ -211,6 +214,7 @@ def _previous(index_dir: Path, settings: Settings, model_key: str, report: Build
     if manifest.get("format") != layout.FORMAT:
         report.notes.append(f"index of format {manifest.get('format')} (this version writes {layout.FORMAT}): "
                             "rebuilding it from the documents, reusing the embedding cache")
+        prev.replacing = True
         return prev
     prev.manifest = manifest
     # auto keeps the encoder an existing index was built with (nothing re-embedded after an upgrade)
@@ -218,24 +222,30 @@ def _previous(index_dir: Path, settings: Settings, model_key: str, report: Build
     chunker = settings.chunking.chunker_id
     if manifest.get("chunker") != chunker:
         report.notes.append(f"chunker changed ({manifest.get('chunker')} → {chunker}): re-reading every document")
+        prev.replacing = True
         return prev
     if manifest.get("tokenizer") != tokenizer.tokenizer_id():  # BM25 postings hold the old cuts
         report.notes.append(f"tokenizer or dictionary changed ({manifest.get('tokenizer', 'jieba')} → {tokenizer.tokenizer_id()}): "
                             "re-reading every document, reusing the embedding cache")
+        prev.replacing = True
         return prev
     if manifest.get("lifecycle") != LIFECYCLE_READER:  # documents' own dates (施行, 有效期, 废止) read anew
         report.notes.append(f"document lifecycles read as {LIFECYCLE_READER} (index has {manifest.get('lifecycle', 'none')}): "
                             "re-reading every document, reusing the embedding cache")
+        prev.replacing = True
         return prev
     if manifest.get("ocr", True) != settings.ocr:  # pictures read (or no longer read) change what a text is
         report.notes.append(f"OCR turned {'on' if settings.ocr else 'off'}: re-reading every document")
+        prev.replacing = True
         return prev
     if embedder.canonical(manifest.get("model", "")) != settings.model or manifest.get("model_fingerprint") != model_key:
         report.notes.append(f"model changed ({manifest.get('model')} → {settings.model}): re-embedding what the cache lacks")
+        prev.replacing = True
         return prev
     if manifest.get("encoder", "fp32") != prev.encoder:
         report.notes.append(f"encoder changed ({manifest.get('encoder', 'fp32')} → {prev.encoder}): "
                             "re-embedding what the cache lacks")
+        prev.replacing = True
         return prev
     for entry in manifest["segments"]:
         problem = segment.verify(index_dir / entry["name"], entry, full=False)
@@ -269,7 +279,11 @@ def _build(settings: Settings, index_dir: Path, progress: bool, only: list[str] 
 
 
 class _Run:
-    """The state of one build as it goes through its steps; nothing is live until `publish`."""
+    """The state of one build as it goes through its steps.
+
+    A build publishes as it goes (`publish_partial`) unless it replaces an index it cannot extend:
+    the documents read so far, searchable by BM25, while their vectors are embedded behind; the
+    final commit (`publish`) is the one a build that never published early would write."""
 
     def __init__(self, settings: Settings, index_dir: Path, progress: bool, only: list[str] | None, encoder: Encoder | None = None):
         self.t0 = time.perf_counter()
@@ -291,6 +305,11 @@ class _Run:
         self.entries, self.report.skipped, self.scanned_at, self.names = scan_folder(self.settings, prev.manifest, only, trusted)
         self.new_segments: list[SegmentEntry] = []
         self.moved: set[str] = set()  # documents a fold or merge moved to another segment
+        self.progressive = not self.prev.replacing
+        self.carried: set[str] = set()  # segments of an interrupted build, finished by this one
+        self.published: set[str] = set()  # segments some commit of this build (or the live one) names
+        self.last: Manifest | None = None  # the last commit this build published early
+        self.last_at, self.publish_cost = time.monotonic(), 0.0
 
     def decide(self) -> None:
         """Per file looked at: keep where it is, read, or skip as a duplicate.
@@ -325,20 +344,68 @@ class _Run:
                 self.to_read.append(entry)
         self.catalog = catalog
         self.entry_sources = {e.source for e in self.entries}
+        # files read again whose old version answers in early commits until the new one is written
+        self.awaiting = {e.source for e in self.to_read if e.source in prev_docs
+                         and prev_docs[e.source]["segment"] in self.prev.healthy and e.source not in catalog}
+        self.file_of = {e.source: e for e in self.to_read}
 
     def write_new(self, cache: EmbeddingCache) -> None:
-        """New and changed files → new segments, SEGMENT_ROWS passages at a time, folded every BIG_ROWS."""
+        """New and changed files → new segments (written before their vectors, published early when
+        due), then their vectors, then one fold of them per BIG_ROWS passages."""
         writer = _SegmentWriter(self, cache)
         for entry, doc, tokens, problem in read_all(self.to_read, self.settings, self.progress):
+            self.awaiting.discard(entry.source)
             if doc is None:
                 self.report.skipped.append(Skipped(entry.source, problem))
                 continue
             writer.add(doc, tokens)
             self.report.warnings += [f"{entry.source}: {w}" for w in doc.warnings]
             (self.report.updated if entry.source in self.prev_docs else self.report.added).append(entry.source)
-        writer.flush(last=True)
-        writer.fold()
+            if writer.batch and self.due(len(writer.batch)):
+                writer.flush()
+                self.publish_partial(writer)
+        writer.flush()
+        if self.progressive and writer.unpublished and (self.last is not None or writer.to_embed >= self.settings.publishing.early_rows):
+            self.publish_partial(writer)  # what was read answers by BM25 while it is embedded
+        writer.embed_all()
+        writer.fold(writer.fresh)
         self.seq = writer.seq
+
+    def due(self, docs: int) -> bool:
+        """Whether an early commit is due: `publishing.every_docs` documents or `every_seconds` since the
+        last, and at least twenty times what the last one cost (a commit at a million passages writes
+        the catalogue anew: its cost stays a twentieth of the build's)."""
+        if not self.progressive:
+            return False
+        pub, since = self.settings.publishing, time.monotonic() - self.last_at
+        return (docs >= pub.every_docs or since >= pub.every_seconds) and since >= 20 * self.publish_cost
+
+    def publish_partial(self, writer: _SegmentWriter) -> None:
+        """Publish what is written so far: kept documents, the new ones (embedded or not), and the old
+        version of each file still to be read again (an early commit never answers worse than the last)."""
+        t = time.monotonic()
+        catalog = dict(self.catalog)  # the copy a commit keeps: the build goes on changing its own
+        waiting = [s for s in self.awaiting if s not in catalog]
+        for src in waiting:
+            catalog[src] = self.prev_docs[src]
+        passages = self.live + sum(self.prev_docs[s]["passages"] for s in waiting)
+        live = live_rows(catalog)
+        segments = [e for e in self.kept_segments() if e["name"] in live]
+        segments += [e | {"fresh": True} if e in writer.fresh else e for e in self.new_segments if e["name"] in live]
+        manifest = self.manifest(segments, catalog, passages)
+        commit = layout.publish(self.index_dir, manifest, writer.seq, self.last or self.prev.manifest)
+        writer.seq += 1
+        self.last = commit.manifest()  # this process's parse of it: remembered by publish, nothing read
+        self.published |= {e["name"] for e in segments}
+        writer.unpublished = False
+        self.last_at = time.monotonic()
+        self.publish_cost = self.last_at - t
+
+    def kept_segments(self) -> list[SegmentEntry]:
+        """The live commit's segments this build keeps as they are (those of an interrupted build it finishes
+        are among its own)."""
+        return [e for e in (self.prev.manifest or {}).get("segments", [])
+                if e["name"] in self.prev.healthy and e["name"] not in self.carried]
 
     def finish_catalog(self) -> None:
         """Count what is live, and record each file's size and time for the next scan to compare."""
@@ -356,16 +423,16 @@ class _Run:
         for e in self.entries:  # what the next scan compares, to leave unchanged files unread
             d = catalog.get(e.source)
             if d is not None:  # an entry this build made or copied, never the live commit's own
-                was = (d.get("size"), d.get("mtime_ns"))
-                d["size"], d["mtime_ns"] = e.size, e.mtime_ns
-                self.touched = self.touched or was != (e.size, e.mtime_ns)
+                if (d.get("size"), d.get("mtime_ns")) != (e.size, e.mtime_ns):  # a new entry: an early commit may hold d
+                    d = catalog[e.source] = d | {"size": e.size, "mtime_ns": e.mtime_ns}
+                    self.touched = True
                 if d == self.prev_docs.get(e.source):  # the live commit's own entry: the commit's changes are
                     catalog[e.source] = self.prev_docs[e.source]  # found by identity (layout._changes)
 
     def nothing_to_publish(self) -> bool:
         """Whether the live commit already says everything this build found."""
         prev, report = self.prev, self.report
-        if prev.manifest is None or report.changed or self.new_segments or prev.damaged or self.touched:
+        if prev.manifest is None or report.changed or self.new_segments or prev.damaged or self.touched or self.last:
             return False
         same_skips = prev.manifest.get("skipped") == [[x.source, x.reason] for x in report.skipped]
         renamed = any((s in self.catalog) != (s in self.prev_docs) for s in [*self.affected, *self.entry_sources])
@@ -377,8 +444,8 @@ class _Run:
         """Kept segments that still hold a live document, the new ones, then a merge and any rewrites."""
         index_dir, catalog, settings, passages = self.index_dir, self.catalog, self.settings, self.report.passages
         live = live_rows(catalog)  # its keys: the segments that hold a live document
-        segments = [e for e in (self.prev.manifest or {}).get("segments", []) if e["name"] in self.prev.healthy and e["name"] in live]
-        segments += self.new_segments
+        segments = [e for e in self.kept_segments() if e["name"] in live]
+        segments += [e for e in self.new_segments if e["name"] in live]
         plan = merge_plan(segments, live)
         if plan:
             merged = merge(index_dir, self.seq, plan, catalog, settings, self.report.notes, passages, self.moved)
@@ -394,13 +461,14 @@ class _Run:
                 self.seq += 1
         return segments
 
-    def publish(self, segments: list[SegmentEntry]) -> None:
-        settings, report = self.settings, self.report
-        manifest: Manifest = {
+    def manifest(self, segments: list[SegmentEntry], catalog: Catalog, passages: int) -> Manifest:
+        settings = self.settings
+        embedded = [s for s in segments if segment.embedded(s)]
+        return {
             "model": settings.model,
             "model_fingerprint": self.model_key,
             "encoder": self.prev.encoder,
-            "dimension": int(segments[0]["dimension"]) if segments else 0,
+            "dimension": int(embedded[0]["dimension"]) if embedded else 0,
             "index_type": ",".join(sorted({s.get("vectors", "flat") for s in segments})),
             "chunker": settings.chunking.chunker_id,
             "tokenizer": tokenizer.tokenizer_id(),
@@ -409,22 +477,27 @@ class _Run:
             "built_at": layout.timestamp(),
             "corpus_dir": str(Path(settings.corpus_dir).resolve()),
             "scanned_at_ns": self.scanned_at,
-            "passages": report.passages,
+            "passages": passages,
             "segments": segments,
-            "documents": self.catalog,  # the live commit's order, new files after: sorting 670,000 names took 0.5 s an add
-            "duplicates": [list(x) for x in report.duplicates],
-            "skipped": [[s.source, s.reason] for s in report.skipped],
+            "documents": catalog,  # the live commit's order, new files after: sorting 670,000 names took 0.5 s an add
+            "duplicates": [list(x) for x in self.report.duplicates],
+            "skipped": [[s.source, s.reason] for s in self.report.skipped],
         }
+
+    def publish(self, segments: list[SegmentEntry]) -> None:
+        """The build's last commit: every segment embedded and folded, nothing marked as still to do."""
+        segments = [{k: v for k, v in e.items() if k != "fresh"} for e in segments]
+        manifest = self.manifest(segments, self.catalog, self.report.passages)
         # the catalogue's changes: what this update looked at and what merges moved (a full scan: any)
         changed = None if self.names is None else self.names | self.moved
-        layout.publish(self.index_dir, manifest, self.seq, self.prev.manifest, changed=changed)
+        layout.publish(self.index_dir, manifest, self.seq, self.last or self.prev.manifest, changed=changed)
 
 
 class _SegmentWriter:
-    """Writes a build's new documents as segments of SEGMENT_ROWS passages; while more than one is
-    pending they are searched exactly, and every BIG_ROWS passages (and at the end) they are folded
-    into one with the ANN index the index's size asks for, built once: a question searches one graph
-    instead of ten (docs/scale.md)."""
+    """Writes a build's new documents as segments of at most SEGMENT_ROWS passages, before their
+    vectors; then embeds them (`embed_all`) and folds them into one per BIG_ROWS passages with the
+    ANN index the index's size asks for, built once: a question searches one graph instead of ten
+    (docs/scale.md). Until folded they are searched exactly, and by BM25 alone until embedded."""
 
     def __init__(self, run: _Run, cache: EmbeddingCache):
         self.run, self.cache = run, cache
@@ -432,42 +505,108 @@ class _SegmentWriter:
         self.batch: list[Document] = []
         self.tokens: list[list[str]] = []
         self.sizes = {e.doc_id: e.size for e in run.to_read}
-        self.fresh: list[SegmentEntry] = []  # exact-search segments of this build, to be folded into one
+        self.fresh: list[SegmentEntry] = []  # this build's segments still to fold, in order
+        self.to_embed = 0  # passages of `fresh` the embedding cache lacks
+        self.unpublished = False  # something written since the last early commit
+        self._carry()
+
+    def _carry(self) -> None:
+        """An interrupted build's segments (still to embed or fold, in its last commit) become this
+        build's first: it ends as the interrupted one would have."""
+        run = self.run
+        live = live_rows(run.catalog)
+        for e in (run.prev.manifest or {}).get("segments", []):
+            if (e.get("fresh") or not segment.embedded(e)) and e["name"] in run.prev.healthy and e["name"] in live:
+                e = {k: v for k, v in e.items() if k != "fresh"}
+                self.fresh.append(e)
+                run.new_segments.append(e)
+                run.carried.add(e["name"])
+                if not segment.embedded(e):
+                    self.to_embed += len(self.cache.missing(segment.pending_texts(run.index_dir / e["name"])[1]))
+        run.published |= run.carried
 
     def add(self, doc: Document, tokens: list[list[str]]) -> None:
         self.batch.append(doc)
         self.tokens.extend(tokens)
         if len(self.tokens) >= SEGMENT_ROWS:
-            self.flush(last=False)
+            self.flush()
 
-    def fold(self) -> None:
-        run, fresh = self.run, self.fresh
-        if len(fresh) > 1 or fresh and vector_kind(run.settings.vectors, fresh[0]["rows"], run.live) != "flat":
-            merged = merge(run.index_dir, self.seq, list(fresh), run.catalog, run.settings, None, run.live, run.moved)
-            self.seq += 1
-            folded = {s["name"] for s in fresh}
-            run.new_segments[:] = [s for s in run.new_segments if s["name"] not in folded] + [merged]
-            for name in folded:  # no commit names them: gone now, not at the publish (disk for 1M passages twice)
-                shutil.rmtree(run.index_dir / name, ignore_errors=True)
-        fresh.clear()
-
-    def flush(self, last: bool) -> None:
+    def flush(self) -> None:
         run = self.run
         if not self.batch:
             return
         run.live += len(self.tokens)
-        pending = not last or bool(self.fresh)  # one of several: searched exactly until folded
-        entry = write_segment(run.index_dir, self.seq, self.batch, self.tokens, self.sizes, self.cache, run.settings,
-                               run.report, run.progress, run.live, "flat" if pending else None, run.encoder)
+        entry, missing = write_unembedded(run.index_dir, self.seq, self.batch, self.tokens, self.sizes, self.cache,
+                                          run.settings, run.report)
         self.seq += 1
+        self.to_embed += missing
         run.new_segments.append(entry)
+        self.fresh.append(entry)
         for num, d in enumerate(self.batch):
-            run.catalog[d.source] = _catalog_entry(d, entry["name"], num)
+            f = run.file_of[d.source]  # what the next scan compares, recorded now: early commits carry it
+            run.catalog[d.source] = _catalog_entry(d, entry["name"], num) | {"size": f.size, "mtime_ns": f.mtime_ns}
         self.batch, self.tokens = [], []
-        if pending:
-            self.fresh.append(entry)
-            if sum(map(itemgetter("rows"), self.fresh)) >= BIG_ROWS:
-                self.fold()
+        self.unpublished = True
+
+    def embed_all(self) -> None:
+        """Vectors for every segment written without them, oldest first; each embedded segment is
+        published when an early commit is due, and folded as soon as its group of BIG_ROWS is complete."""
+        run = self.run
+        todo = [e for e in self.fresh if not segment.embedded(e)]
+        if not todo:
+            self._fold_ready()
+            return
+        recorder = progress.Recorder(run.index_dir, self.to_embed)
+        bar = tqdm(total=self.to_embed, desc=f"embedding ({run.settings.encoder})", unit="passage",
+                   disable=not run.progress or not self.to_embed)
+        try:
+            for e in todo:
+                self._swap([e], embed_segment(run.index_dir, e, self.cache, run.settings, run.report, run.encoder, bar,
+                                              recorder.advance))
+                self.unpublished = True
+                self._fold_ready()
+                if run.last is not None and run.due(0):
+                    run.publish_partial(self)
+        finally:
+            bar.close()
+            recorder.close()
+
+    def _swap(self, old: list[SegmentEntry], new: SegmentEntry) -> None:
+        """`new` in place of the `old` segments (one embedded, or a group folded), where the first was."""
+        names = {e["name"] for e in old}
+        for seq in (self.fresh, self.run.new_segments):
+            at = next((i for i, e in enumerate(seq) if e["name"] in names), len(seq))
+            seq[:] = [e for e in seq[:at] if e["name"] not in names] + [new] + [e for e in seq[at:] if e["name"] not in names]
+        if new["name"] not in names:  # folded: no longer fresh
+            self.fresh.remove(new)
+
+    def _fold_ready(self) -> None:
+        """Fold each leading run of fresh segments that holds BIG_ROWS passages, once all are embedded."""
+        while True:
+            total, group = 0, []
+            for e in self.fresh:
+                group.append(e)
+                total += e["rows"]
+                if total >= BIG_ROWS:
+                    break
+            if total < BIG_ROWS or not all(map(segment.embedded, group)):
+                return
+            self.fold(group)
+
+    def fold(self, group: list[SegmentEntry]) -> None:
+        """Fold `group` (embedded fresh segments) into one, or rewrite a lone one the index's size wants
+        searched another way."""
+        run = self.run
+        group = list(group)
+        if not (len(group) > 1 or group and vector_kind(run.settings.vectors, group[0]["rows"], run.live) != "flat"):
+            return
+        merged = merge(run.index_dir, self.seq, group, run.catalog, run.settings, None, run.live, run.moved)
+        self.seq += 1
+        self._swap(group, merged)
+        self.unpublished = True
+        for e in group:  # no commit names them: gone now, not at the publish (disk for 1M passages twice)
+            if e["name"] not in run.published:
+                shutil.rmtree(run.index_dir / e["name"], ignore_errors=True)
 
 
 def _catalog_entry(d: Document, seg_name: str, num: int) -> CatalogEntry:

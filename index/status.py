@@ -15,6 +15,7 @@ from policyqa.corpus.paths import shown
 from policyqa.corpus.reader import scan
 from policyqa.encode import tokenizer
 from policyqa.errors import IndexMismatch, IndexMissing
+from policyqa.index import progress
 from policyqa.index.reading import known_files
 from policyqa.index.store import layout, segment
 from policyqa.index.store.schema import Manifest
@@ -38,6 +39,7 @@ class SegmentStatus:
     live: int
     vectors: str  # flat | hnsw | ivf-sq8
     parts: dict[str, int]  # PARTS key → bytes
+    embedded: bool = True  # False: written by a build that has not embedded it yet (searched by BM25 only)
 
     @property
     def tombstoned(self) -> int:
@@ -65,6 +67,8 @@ class IndexStatus:
     built_at: str | None = None
     size_bytes: int = 0
     segments: list[SegmentStatus] = field(default_factory=list)
+    unembedded: int = 0  # live passages without vectors yet: BM25 finds them, dense search does not
+    embedding: progress.Progress | None = None  # the build embedding now: its rate and time left
     damaged: list[tuple[str, str]] = field(default_factory=list)  # (segment, what is wrong)
     rebuild: str = ""  # the command that repairs a damaged part
     folder_error: str | None = None  # the documents folder could not be scanned
@@ -78,7 +82,21 @@ class IndexStatus:
         out = asdict(self)
         for s, d in zip(self.segments, out["segments"]):
             d["tombstoned"] = s.tombstoned
+        if self.embedding is not None:
+            out["embedding"] |= {"rate": self.embedding.rate, "seconds_left": self.embedding.seconds_left}
         return out
+
+    def embedding_line(self) -> str | None:
+        """How far embedding has come, or None when every passage has its vector and no build embeds."""
+        e = self.embedding
+        if not self.unembedded and e is None:
+            return None
+        line = f"{self.unembedded:,} of {self.passages:,} passages still embedding (searched by BM25 only until then)"
+        if e is None:
+            return line + f"; no build is running: run policyqa build --index {self.index_dir} to finish"
+        rate, left = e.rate, e.seconds_left
+        pace = f"{rate:.1f} passages/s, {e.total - e.done:,} to go, about {_duration(left)} left" if rate else "starting"
+        return line + f"; the build (pid {e.pid}) embeds {e.done:,} of {e.total:,}: {pace}"
 
 
 def _segments(manifest: Manifest) -> list[SegmentStatus]:
@@ -89,7 +107,8 @@ def _segments(manifest: Manifest) -> list[SegmentStatus]:
     for s in manifest["segments"]:
         size = {name: v[0] for name, v in s["files"].items()}
         parts = {k: sum(size.get(n, 0) for n in names) for k, names in PARTS.items()}
-        out.append(SegmentStatus(s["name"], s["rows"], live.get(s["name"], 0), s.get("vectors", "flat"), parts))
+        out.append(SegmentStatus(s["name"], s["rows"], live.get(s["name"], 0), s.get("vectors", "flat"), parts,
+                                 segment.embedded(s)))
     return out
 
 
@@ -114,6 +133,8 @@ def gather(settings: Settings) -> IndexStatus:
     st.tokenizer = m.get("tokenizer", "jieba")
     st.size_bytes = layout.size_on_disk(settings.index_dir)
     st.segments = _segments(m)
+    st.unembedded = sum(s.live for s in st.segments if not s.embedded)
+    st.embedding = progress.read(index_dir)
     st.damaged = [(s["name"], p) for s in m["segments"] if (p := segment.verify(index_dir / s["name"], s, full=False))]
     st.rebuild = rebuild_command(index_dir)
     st.duplicates = [(a, b) for a, b in m.get("duplicates", [])]
@@ -134,6 +155,21 @@ def gather(settings: Settings) -> IndexStatus:
     return st
 
 
+def embedding_now(index_dir: Path) -> bool:
+    """Whether a build is embedding into the index now (cheap: one small file; for a panel that polls)."""
+    return progress.read(index_dir) is not None
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _mb(n: float) -> str:
     return f"{n / 1e6:.1f} MB"
 
@@ -142,7 +178,8 @@ def segment_lines(segments: list[SegmentStatus]) -> list[str]:
     """One line per segment: rows, live rows, tombstoned rows and bytes per part; then the totals."""
     lines = [f"segments:   {len(segments)}"]
     for s in segments:
-        lines.append(f"  {s.name}: {s.rows} passages, {s.live} live, {s.tombstoned} tombstoned ({s.vectors}); "
+        lines.append(f"  {s.name}: {s.rows} passages, {s.live} live, {s.tombstoned} tombstoned "
+                     f"({s.vectors if s.embedded else 'not embedded yet'}); "
                      + ", ".join(f"{k.split(' ')[0]} {_mb(v)}" for k, v in s.parts.items()))
     totals = {k: sum(s.parts[k] for s in segments) for k in PARTS}
     lines.append("parts:      " + ", ".join(f"{k} {_mb(v)}" for k, v in totals.items()))
@@ -165,6 +202,7 @@ def format_status(st: IndexStatus) -> str:
         f"tokenizer:  {st.tokenizer}" + ("" if st.tokenizer == st.tokenizer_current else
                                          f" (now {st.tokenizer_current}: run policyqa build to re-cut the passages)"),
         f"built:      {st.built_at}",
+        *([f"embedding:  {line}"] if (line := st.embedding_line()) else []),
         f"size:       {st.size_bytes / 1e6:.1f} MB on disk",
         *segment_lines(st.segments),
     ]

@@ -83,6 +83,18 @@ class Retrieval:
 
 
 @dataclass(frozen=True)
+class Publishing:
+    """When a build publishes before it ends, so a new corpus answers by BM25 while it embeds
+    (index/build.py; docs/updates.md "Progressive builds"). A commit is cut every `every_docs` documents
+    read or `every_seconds`, whichever comes first, and the passages read are published before embedding
+    starts once at least `early_rows` of them wait for vectors; smaller builds publish once, at the end."""
+
+    every_docs: int = 2_000
+    every_seconds: float = 30.0
+    early_rows: int = 500  # about half a minute of embedding on two cores: less is not worth a commit
+
+
+@dataclass(frozen=True)
 class Settings:
     corpus_dir: Path = Path("documents")
     index_dir: Path = Path("var/index")
@@ -100,6 +112,7 @@ class Settings:
     vectors: str = "auto"
     chunking: ChunkParams = ChunkParams()
     retrieval: Retrieval = Retrieval()
+    publishing: Publishing = Publishing()
     backend: str = "faiss"  # faiss: the embedded index | milvus: a Milvus collection (index/backends/milvus/search.py)
     milvus_uri: str = "var/milvus.db"  # a milvus-lite file, or http://host:19530 for a server or cluster
     milvus_collection: str = "policyqa"

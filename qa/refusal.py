@@ -39,6 +39,7 @@ class Case:
     documents: Callable[[], Sequence[Document]]  # every indexed document (read only when a rule needs it)
     answer_depth: int  # hits searched for the phrase a sum/day/count question asks for (Retrieval.answer_depth)
     threshold: float  # best cosine under this: weak evidence (the model's own, Retrieval.threshold_for)
+    unscored: bool = False  # some hit has no cosine (its vector is still being embedded)
 
     @cached_property
     def all_docs(self) -> Sequence[Document]:
@@ -146,6 +147,6 @@ def judge(case: Case) -> tuple[bool, str | None]:
         reason = rule(case)
         if reason:
             return False, reason
-    if case.mode == "bm25":
+    if case.mode == "bm25" or case.unscored:
         return True, None
     return max(h.dense for h in case.hits) >= case.threshold, None

@@ -39,6 +39,12 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 DROPPED_NOTE = "问题中有无法识别的字符（不是有效的 UTF-8），已删除"
 
 
+def embedding_note(pending: int, total: int, mode: str) -> str:
+    """What an answer says while a build is still embedding the index it was read from."""
+    how = "暂不参与语义检索" if mode == "dense" else "暂时只按关键词（BM25）排序"
+    return f"索引仍在嵌入向量：{total:,} 个段落中有 {pending:,} 个尚未嵌入，{how}"
+
+
 def clean_text(text: str | None) -> tuple[str, bool]:
     """`text` without the characters no encoder can take (lone surrogates); True when some were dropped.
 
@@ -251,6 +257,8 @@ class Searcher:
             missing = [pid for pid in fused if pid not in dense_of]
             if missing:
                 dense_of.update(idx.similarity(qvec, missing))
+        if idx.pending and mode != "bm25":
+            notes.append(embedding_note(idx.pending, int(idx.manifest.get("passages", 0)), mode))
         ranked = sorted(fused, key=lambda p: -fused[p])
         if self.settings.reranker:  # optional cross-encoder over the head; Hit.score stays the fused score
             from policyqa.qa.rerank import rerank_for_search
@@ -290,7 +298,10 @@ class Searcher:
             answer.groups, answer.hits = group_by_city(out, q, idx.idf, top_k, r.support)
         elif wants_timeline(question, f.timeline):
             answer.timeline, answer.hits = group_by_year(out)
-        case = Case(q, out, mode, lambda: rule_documents(idx, ranked, r.rule_scan_docs), r.answer_depth, r.threshold_for(idx.model))
+        # a hit whose passage has no vector yet cannot be judged by its cosine, as in BM25 mode
+        unscored = qvec is not None and any(pid not in dense_of for pid in hits)
+        case = Case(q, out, mode, lambda: rule_documents(idx, ranked, r.rule_scan_docs), r.answer_depth,
+                    r.threshold_for(idx.model), unscored)
         answer.found, why = judge(case)
         if why:
             notes.append(why)

@@ -41,7 +41,7 @@ from policyqa.config import MAX_QUESTION_CHARS, Settings
 from policyqa.corpus.loaders import SUPPORTED
 from policyqa.errors import IndexMissing, PolicyQAError, PortInUse, QuestionError
 from policyqa.index.build import build
-from policyqa.index.status import format_status, gather
+from policyqa.index.status import embedding_now, format_status, gather
 from policyqa.index.store import layout
 from policyqa.index.update import remove_sources
 from policyqa.qa.lifecycle import as_of_date
@@ -49,7 +49,7 @@ from policyqa.qa.search import MODES, Filters, Searcher
 from policyqa.ui.api import create_api
 from policyqa.ui.guard import LOOPBACK, hosts_for, protect
 from policyqa.ui.links import DEFAULT_MODE, DEFAULT_TOP_K, SearchParams, from_share_query
-from policyqa.ui.render import PLACEHOLDER, index_error, render_answer, render_error, status_html, upload_report
+from policyqa.ui.render import EMBEDDING_ROW, PLACEHOLDER, index_error, render_answer, render_error, status_html, upload_report
 from policyqa.ui.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, add_uploads, check_uploads
 
 log = logging.getLogger("policyqa.ui")
@@ -65,6 +65,7 @@ EXAMPLES = [
 ]
 MODE_CHOICES = [("混合检索（推荐）", "hybrid"), ("语义向量", "dense"), ("关键词 BM25", "bm25")]
 UI_MAX_TOP_K = 20
+STATUS_EVERY = 10  # seconds between looks at a build's embedding progress (the panel redraws only while one embeds)
 # after each search: put it in the address bar, so the page's URL is a link to it (no reload, no history entry)
 WRITE_ADDRESS_BAR = """(query) => {
   if (typeof query === "string") history.replaceState(history.state, "", location.pathname + (query ? "?" + query : ""));
@@ -213,6 +214,12 @@ def build_app(settings: Settings, searcher: Searcher | None = None, writes: bool
         st = gather(settings)
         return status_html(st), format_status(st)
 
+    def _status_tick(shown: str):
+        """Every STATUS_EVERY seconds: the panel again while a build embeds (and once after it stops)."""
+        if not embedding_now(settings.index_dir) and EMBEDDING_ROW not in shown:
+            return gr.skip(), gr.skip()
+        return _status()
+
     def refresh(city=ALL, year=ALL, doc_type=ALL):
         """Everything that depends on the index: filters, table, remove list, status."""
         try:
@@ -325,6 +332,8 @@ def build_app(settings: Settings, searcher: Searcher | None = None, writes: bool
                         with gr.Accordion("详细状态（policyqa status）", open=False):
                             status_raw = gr.Textbox(status0[1], show_label=False, lines=12, interactive=False,
                                                     elem_id="status-raw")
+                        gr.Timer(STATUS_EVERY).tick(_status_tick, inputs=[status_panel], outputs=[status_panel, status_raw],
+                                                    show_progress="hidden", api_visibility="private")
 
         filters = [city_dd, year_dd, type_dd]
         refreshed = [city_dd, year_dd, type_dd, table, remove_dd, status_panel, status_raw]

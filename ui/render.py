@@ -220,6 +220,21 @@ PLACEHOLDER = _results(
 )
 
 
+EMBEDDING_ROW = "向量嵌入"
+
+
+def embedding_text(st: IndexStatus) -> str:
+    """The 向量嵌入 row: passages still without vectors, and the running build's pace (status.embedding_line, in Chinese)."""
+    text = f"{st.passages:,} 段中 {st.unembedded:,} 段尚未嵌入（暂时只按关键词检索）"
+    e = st.embedding
+    if e is None:
+        return text + "；没有构建在运行：运行 policyqa build 完成嵌入"
+    rate, left = e.rate, e.seconds_left
+    if not rate:
+        return text + f"；构建进程 {e.pid} 正在嵌入 {e.total:,} 段"
+    return text + f"；构建进程 {e.pid} 已嵌入 {e.done:,}/{e.total:,} 段，每秒 {rate:.1f} 段，约 {max(1, round(left / 60))} 分钟完成"
+
+
 def status_html(st: IndexStatus) -> str:
     """The 索引状态 panel: the same record `policyqa status` prints, in Chinese."""
     if st.problem:
@@ -238,6 +253,8 @@ def status_html(st: IndexStatus) -> str:
         ("文档文件夹", st.corpus_dir),
         ("分段", f"{len(st.segments)} 个，已删除待合并 {sum(x.tombstoned for x in st.segments)} 段"),
     ]
+    if st.unembedded or st.embedding is not None:
+        rows.append((EMBEDDING_ROW, embedding_text(st)))
     if st.damaged:
         rows.append(("损坏", "、".join(name for name, _ in st.damaged) + f"；修复：{st.rebuild}"))
     skipped = [src for src, _ in st.skipped]

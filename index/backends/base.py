@@ -85,6 +85,7 @@ class Backend(Protocol):
     docs: Mapping[str, Doc]  # doc_id → document (UI listing, eval, refusal rules)
     cities: set[str]
     prefectures: dict[str, str]
+    pending: int  # live passages whose vectors a build has not published yet: dense search leaves them out
 
     def dense(self, qvec: np.ndarray, k: int, scope: Scope) -> tuple[np.ndarray, np.ndarray]: ...
 

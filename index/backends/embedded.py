@@ -33,6 +33,7 @@ class EmbeddedBackend:
         self.docs = idx.docs
         self.cities = idx.cities
         self.prefectures = idx.prefectures
+        self.pending = idx.pending
 
     def _allowed(self, scope: Scope) -> np.ndarray | None:
         """Rows in scope (None: all live rows); predicates run once per distinct metadata value."""
@@ -67,10 +68,11 @@ class EmbeddedBackend:
         return Lexical(scores[top], top, lambda pids: {p: float(scores[p]) for p in pids})
 
     def similarity(self, qvec: np.ndarray, pids: list[int]) -> dict[int, float]:
-        if not pids:
+        have = [(p, v) for p in pids if (v := self.idx.vector(int(p))) is not None]  # not embedded yet: no score
+        if not have:
             return {}
-        vecs = np.vstack([self.idx.vector(int(p)) for p in pids])
-        return dict(zip(pids, (vecs @ qvec[0]).tolist()))
+        vecs = np.vstack([v for _, v in have])
+        return dict(zip([p for p, _ in have], (vecs @ qvec[0]).tolist()))
 
     def prefetch(self, pids: list[int]) -> None:
         pass  # texts are read one by one from the segment stores, with a cache

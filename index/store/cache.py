@@ -86,6 +86,16 @@ class EmbeddingCache:
                 found[h] = np.frombuffer(blob, dtype=np.float32)
         return found
 
+    def missing(self, hashes: list[str]) -> list[str]:
+        """The distinct hashes not cached for this model, in first-seen order (no vector is read)."""
+        wanted = list(dict.fromkeys(hashes))
+        have: set[str] = set()
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            q = f"SELECT hash FROM vectors WHERE model=? AND hash IN ({','.join('?' * len(chunk))})"
+            have.update(h for (h,) in self.con.execute(q, [self.model_key, *chunk]))
+        return [h for h in wanted if h not in have]
+
     def put(self, hashes: list[str], vectors: np.ndarray) -> None:
         self.con.executemany(
             "INSERT OR REPLACE INTO vectors VALUES (?,?,?)",

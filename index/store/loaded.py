@@ -59,6 +59,7 @@ class OpenSegment:
     con: sqlite3.Connection
     ann: object | None = None  # FAISS HNSW / IVF-SQ8 index, or None: exact search over `vectors`
     kind: str = "flat"
+    embedded: bool = True  # False: written before its vectors; BM25 finds its rows, dense search skips them
     lock: threading.Lock = field(default_factory=threading.Lock)
     _groups: dict = field(default_factory=dict)  # KEYS name → groups(): made at the first filter, kept while open
 
@@ -109,8 +110,12 @@ def open_segment(index_dir: Path, entry: dict, full_check: bool = False) -> Open
         # segment's vectors are mapped: every question reads all of them (a plain ndarray over the
         # mapping: np.memmap's subclass costs ~1 ms per product).
         kind = entry.get("vectors", "flat")
-        vectors = RowFile(path / "vectors.npy") if kind != "flat" else \
-            np.asarray(np.load(path / "vectors.npy", mmap_mode="r", allow_pickle=False))
+        if not segment.embedded(entry):  # vectors still to come (a build publishing as it goes)
+            vectors = np.zeros((entry["rows"], 0), dtype=np.float32)
+        elif kind != "flat":
+            vectors = RowFile(path / "vectors.npy")
+        else:
+            vectors = np.asarray(np.load(path / "vectors.npy", mmap_mode="r", allow_pickle=False))
         arrays = {n: np.load(path / n, allow_pickle=False) for n in ("doc_of.npy", "lengths.npy", "post_ptr.npy")}
         arrays |= {n: RowFile(path / n) for n in ("post_row.npy", "post_tf.npy")}
         vocab = KeyedVocab(np.asarray(np.load(path / "term_keys.npy", mmap_mode="r", allow_pickle=False)))
@@ -131,7 +136,7 @@ def open_segment(index_dir: Path, entry: dict, full_check: bool = False) -> Open
     post = Postings(vocab, arrays["post_ptr.npy"], arrays["post_row.npy"],
                     arrays["post_tf.npy"], arrays["lengths.npy"], 0)
     return OpenSegment(entry["name"], path, entry["rows"], entry["docs"], vectors, arrays["doc_of.npy"], post, metas,
-                       doc_ids, con, ann, kind)
+                       doc_ids, con, ann, kind, segment.embedded(entry))
 
 
 class LazyDocument:
@@ -215,6 +220,12 @@ class LoadedIndex:
         self.doc_of = np.concatenate([s.doc_of.astype(np.int64) + self.doc_offsets[i] for i, s in enumerate(segments)]
                                      ) if segments else np.zeros(0, np.int64)
         self.live = self.doc_live[self.doc_of]
+        # rows dense search may see: the live rows of segments whose vectors are there
+        self.with_vectors = self.live.copy()
+        for i, s in enumerate(segments):
+            if not s.embedded:
+                self.with_vectors[int(self.offsets[i]) : int(self.offsets[i + 1])] = False
+        self.pending = int(self.live.sum() - self.with_vectors.sum())  # live passages not embedded yet
         self.doc_list = [d for s in segments for d in s.doc_ids]
         self.metas = [m for s in segments for m in s.metas]
         self._counts = np.bincount(self.doc_of, minlength=n_docs)
@@ -251,9 +262,10 @@ class LoadedIndex:
         i = int(np.searchsorted(self.offsets, pid, side="right")) - 1
         return self.segments[i], pid - int(self.offsets[i])
 
-    def vector(self, pid: int) -> np.ndarray:
+    def vector(self, pid: int) -> np.ndarray | None:
+        """The passage's vector; None while its segment is not embedded."""
         seg, row = self._locate(pid)
-        return np.asarray(seg.vectors[row], dtype=np.float32)
+        return np.asarray(seg.vectors[row], dtype=np.float32) if seg.embedded else None
 
     def dense(self, query_vec: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scores, passage ids) of the k nearest live (and allowed) passages, with exact scores.
@@ -266,7 +278,7 @@ class LoadedIndex:
         scores, and the best k + k/4 (at least RERANK_MIN) re-scored exactly from the vectors on disk.
         The ANN searches run on a thread per core (FAISS releases the GIL)."""
         q = np.asarray(query_vec, dtype=np.float32).reshape(-1)
-        mask = self.live if allowed is None else (allowed & self.live)
+        mask = self.with_vectors if allowed is None else (allowed & self.with_vectors)
         k = min(k, int(mask.sum()))
         if k <= 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
@@ -430,7 +442,9 @@ def load(index_dir: Path, reuse: LoadedIndex | None = None, full_check: bool = F
     if manifest.get("format") != layout.FORMAT:
         usable.check(manifest, Target(index_dir), chunker=manifest.get("chunker"), fmt=layout.FORMAT)
     have = {s.name: s for s in reuse.segments} if reuse is not None else {}
-    segments = [have.get(e["name"]) or open_segment(index_dir, e, full_check) for e in manifest["segments"]]
+    # a segment now embedded is opened again: the commit that was read had it without vectors
+    segments = [s if (s := have.get(e["name"])) is not None and s.embedded == segment.embedded(e)
+                else open_segment(index_dir, e, full_check) for e in manifest["segments"]]
     return LoadedIndex(commit, manifest, segments, mtime)
 
 

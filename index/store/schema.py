@@ -7,7 +7,7 @@ written down, and what type checkers hold every reader and writer to.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 
 class CatalogEntry(TypedDict, total=False):
@@ -31,9 +31,11 @@ class SegmentEntry(TypedDict):
     name: str
     rows: int
     docs: int
-    dimension: int
+    dimension: int  # 0 while not embedded
     vectors: str  # flat | hnsw | ivf-sq8
     files: dict[str, list]  # file name → [size, SHA-256, mtime_ns]
+    embedded: NotRequired[bool]  # False: written before its vectors (segment.attach_vectors); absent: embedded
+    fresh: NotRequired[bool]  # True: a build's own segment, still to be folded with the build's others
 
 
 class CatalogRef(TypedDict):

@@ -22,11 +22,18 @@ Postings hold raw term frequencies, not scores: BM25's IDF and average length ar
 query time from the live rows of all segments together, so they are those of the whole corpus
 (index/bm25.py). A segment never changes after it is written; removing a document is a
 tombstone in the commit.
+
+One exception, made so a new corpus answers while it is embedded: a build may write a segment
+before its vectors exist (its commit entry says `"embedded": false` and lists no vectors.npy;
+readers search it by BM25 only) and later put vectors.npy beside its other files
+(`attach_vectors`), publishing a commit whose entry lists it. No file a commit lists ever
+changes: the older commit does not name vectors.npy, so it reads the segment as before.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from policyqa.corpus.types import DocMeta, Document, Passage
+from policyqa.corpus.types import DocMeta, Document, Passage, indexed_text
 from policyqa.index.bm25 import term_key
 from policyqa.index.store import layout
 from policyqa.index.store.schema import SegmentEntry
@@ -63,7 +70,7 @@ class SegmentInput:
     docs: list[Document]
     sizes: dict[str, int]
     tokens: list[list[str]]  # aligned with the passages of `docs` in order
-    vectors: np.ndarray
+    vectors: np.ndarray | None  # None: not embedded yet (searched by BM25 until `attach_vectors`)
     hashes: list[str]
     kind: str = "flat"  # flat | hnsw | ivf-sq8
 
@@ -146,9 +153,12 @@ def write(index_dir: Path, seq: int, data: SegmentInput) -> SegmentEntry:
         con.commit()
     finally:
         con.close()
-    arrays = {"vectors.npy": np.ascontiguousarray(data.vectors, dtype=np.float32), "doc_of.npy": doc_of,
-              "lengths.npy": lengths, "post_ptr.npy": ptr, "post_row.npy": rows, "post_tf.npy": tf,
-              "term_keys.npy": keys}
+    arrays = {"doc_of.npy": doc_of, "lengths.npy": lengths, "post_ptr.npy": ptr, "post_row.npy": rows,
+              "post_tf.npy": tf, "term_keys.npy": keys}
+    if data.vectors is not None:
+        arrays["vectors.npy"] = np.ascontiguousarray(data.vectors, dtype=np.float32)
+    elif data.kind != "flat":
+        raise ValueError("a segment without vectors is searched exactly once they come: write it flat")
     return _finish(tmp, arrays, terms, [[d.doc_id, m] for d, m in zip(data.docs, metas)], data.kind)
 
 
@@ -171,12 +181,58 @@ def _finish(tmp: Path, arrays: dict[str, np.ndarray], terms: list[str], doc_rows
         import faiss
 
         faiss.write_index(ann_index(arrays["vectors.npy"], kind), str(tmp / "ann.faiss"))
-    files = {name: [(tmp / name).stat().st_size, layout.file_sha256(tmp / name), (tmp / name).stat().st_mtime_ns]
-             for name in FILES + (("ann.faiss",) if kind != "flat" else ())}
+    embedded = "vectors.npy" in arrays
+    files = {name: _file_record(tmp / name) for name in FILES + (("ann.faiss",) if kind != "flat" else ())
+             if embedded or name != "vectors.npy"}
     final = layout.finish_segment(tmp)
-    vectors = arrays["vectors.npy"]
-    return {"name": final.name, "rows": int(len(arrays["doc_of.npy"])), "docs": len(doc_rows),
-            "dimension": int(vectors.shape[1]), "vectors": kind, "files": files}
+    entry: SegmentEntry = {"name": final.name, "rows": int(len(arrays["doc_of.npy"])), "docs": len(doc_rows),
+                           "dimension": int(arrays["vectors.npy"].shape[1]) if embedded else 0, "vectors": kind,
+                           "files": files}
+    if not embedded:
+        entry["embedded"] = False
+    return entry
+
+
+def _file_record(path: Path) -> list:
+    """[size, SHA-256, mtime_ns]: what `verify` compares a segment's file with."""
+    st = path.stat()
+    return [st.st_size, layout.file_sha256(path), st.st_mtime_ns]
+
+
+def embedded(entry: SegmentEntry) -> bool:
+    """Whether a segment's vectors are there (a segment a build wrote before embedding it is not, yet)."""
+    return entry.get("embedded", True)
+
+
+def pending_texts(path: Path) -> tuple[list[str], list[str]]:
+    """(texts to embed, their hashes) of a segment's passages in row order, read back from its store: a
+    build embeds a segment after publishing it, holding no passage text in memory meanwhile."""
+    con = open_store(path / "store.sqlite")
+    try:
+        rows = con.execute("SELECT section, body, text_hash FROM passages ORDER BY row").fetchall()
+    finally:
+        con.close()
+    return [indexed_text(json.loads(sec), body) for sec, body, _ in rows], [h for _, _, h in rows]
+
+
+def attach_vectors(index_dir: Path, entry: SegmentEntry, vectors: np.ndarray) -> SegmentEntry:
+    """Put a written segment's vectors beside its files; the entry a commit names it by from now on.
+
+    vectors.npy is written whole under another name, fsynced and renamed into place, so a build
+    killed meanwhile leaves at most a leftover the next one overwrites; the commits that list the
+    segment as not embedded never read it."""
+    path = Path(index_dir) / entry["name"]
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.shape[0] != entry["rows"]:
+        raise ValueError(f"{entry['name']}: {vectors.shape[0]} vectors for {entry['rows']} passages")
+    tmp = path / ".vectors.npy.tmp"
+    with open(tmp, "wb") as f:
+        np.save(f, vectors, allow_pickle=False)
+    layout.fsync_path(tmp)
+    os.replace(tmp, path / "vectors.npy")
+    layout.fsync_path(path)
+    done = {k: v for k, v in entry.items() if k != "embedded"}
+    return done | {"dimension": int(vectors.shape[1]), "files": entry["files"] | {"vectors.npy": _file_record(path / "vectors.npy")}}
 
 
 @dataclass

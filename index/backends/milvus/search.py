@@ -113,6 +113,7 @@ class MilvusBackend:
         metas = [d.meta for d in by_id.values()]
         self.cities = {m.city for m in metas if m.city}
         self.prefectures = {m.city: m.prefecture for m in metas if m.city and m.prefecture}
+        self.pending = 0  # a collection is synced from a finished build: every passage has its vector
         self._rows: OrderedDict[int, dict] = OrderedDict()
         self._texts: OrderedDict[str, str] = OrderedDict()
         self._doc_ids = list(by_id)
