@@ -310,6 +310,7 @@ class _Run:
         self.published: set[str] = set()  # segments some commit of this build (or the live one) names
         self.last: Manifest | None = None  # the last commit this build published early
         self.last_at, self.publish_cost = time.monotonic(), 0.0
+        self.early_commits, self.early = 0, (0.0, 0)  # commits before the last; (seconds, documents) of the first
 
     def decide(self) -> None:
         """Per file looked at: keep where it is, read, or skip as a duplicate.
@@ -370,6 +371,9 @@ class _Run:
         writer.embed_all()
         writer.fold(writer.fresh)
         self.seq = writer.seq
+        if self.early_commits:
+            self.report.notes.append(f"published {self.early_commits} commits before the last: the first, "
+                                     f"{self.early[0]:.0f} s after the start, answered with {self.early[1]:,} documents")
 
     def due(self, docs: int) -> bool:
         """Whether an early commit is due: `publishing.every_docs` documents or `every_seconds` since the
@@ -395,6 +399,11 @@ class _Run:
         manifest = self.manifest(segments, catalog, passages)
         commit = layout.publish(self.index_dir, manifest, writer.seq, self.last or self.prev.manifest)
         writer.seq += 1
+        if self.last is None:
+            self.early = (time.perf_counter() - self.t0, len(catalog))
+            if self.progress:
+                tqdm.write(f"{len(catalog):,} documents answer now (by BM25 until their vectors come); embedding goes on")
+        self.early_commits += 1
         self.last = commit.manifest()  # this process's parse of it: remembered by publish, nothing read
         self.published |= {e["name"] for e in segments}
         writer.unpublished = False

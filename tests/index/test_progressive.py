@@ -24,6 +24,7 @@ from policyqa.index.progress import PROGRESS_FILE
 from policyqa.index.status import format_status, gather
 from policyqa.index.store import layout
 from policyqa.qa.search import Searcher
+from policyqa.ui.render import status_html
 
 EARLY = Publishing(every_docs=1, every_seconds=0.0, early_rows=1)  # a commit per document read, then per segment embedded
 QUESTIONS = ["科技特派员", "高新技术企业数量", "哪些城市设立了科技特派员工作站", "专利申请量"]
@@ -85,10 +86,10 @@ def test_what_is_read_answers_by_bm25_while_it_is_embedded(corpus, tiny_encoder,
         searcher = Searcher(s, handle=open_backend(s, encoder=tiny_encoder))
         hybrid = searcher.ask("科技特派员工作站", top_k=5)
         st = gather(s)
-        seen.append((hybrid, st, format_status(st)))
+        seen.append((hybrid, st, format_status(st), status_html(st), st.to_json()))
 
     report = build(s, progress=False, encoder=Watched(tiny_encoder, look))
-    hybrid, st, text = seen[0]
+    hybrid, st, text, panel, api = seen[0]
     # before the first vector: every seed document is searchable, by its words
     assert st.documents == 5 and st.unembedded == st.passages == report.passages
     assert {h.city for h in hybrid.hits} >= {"荆州市"} and all("科技特派员" in h.text or "工作站" in h.text for h in hybrid.hits[:3])
@@ -96,6 +97,10 @@ def test_what_is_read_answers_by_bm25_while_it_is_embedded(corpus, tiny_encoder,
     assert hybrid.found  # no cosine to judge the hits by: not refused for it
     assert st.embedding is not None and st.embedding.pid == os.getpid() and st.embedding.total == report.passages
     assert "still embedding" in text and f"pid {os.getpid()}" in text
+    assert "向量嵌入" in panel and f"{st.unembedded:,} 段尚未嵌入" in panel  # the 索引状态 panel
+    assert api["unembedded"] == st.unembedded and api["embedding"]["total"] == report.passages  # /api/status
+    assert api["embedding"]["rate"] is None and "starting" in text  # before the first chunk there is no pace yet
+    assert any("published" in n and "commits before the last" in n for n in report.notes)
     # after: every passage has its vector, nothing says otherwise, and the index is the one-go index
     after = gather(s)
     assert after.unembedded == 0 and after.embedding is None and "embedding:" not in format_status(after)

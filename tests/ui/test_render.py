@@ -100,3 +100,22 @@ def test_timeline_view_lists_years_oldest_first():
     html = render_answer(Answer(question="历年变化", hits=hits, mode="hybrid",
                                 timeline=[YearGroup(2019, [1]), YearGroup(2023, [2])]), {"d1": _Doc()})
     assert html.index('data-year="2019"') < html.index('data-year="2023"')
+
+
+def test_the_status_panel_shows_how_far_embedding_has_come():
+    """One record, two renderings: passages still without vectors, the running build's pace and time left."""
+    from policyqa.index.progress import Progress
+    from policyqa.index.status import IndexStatus, format_status
+    from policyqa.ui.render import status_html
+
+    st = IndexStatus(index_dir="var/index", corpus_dir="documents", built=True, documents=29_650, passages=107_240,
+                     unembedded=12_400, embedding=Progress(pid=4121, started=1000.0, total=15_500, done=3_100, updated=1220.0))
+    text, panel = format_status(st), status_html(st)
+    assert "12,400 of 107,240 passages still embedding" in text and "14.1 passages/s" in text and "15 min left" in text
+    assert "107,240 段中 12,400 段尚未嵌入" in panel and "每秒 14.1 段" in panel and "约 15 分钟完成" in panel
+    assert round(st.to_json()["embedding"]["seconds_left"]) == round(12_400 / (3_100 / 220))
+    stopped = IndexStatus(index_dir="var/index", corpus_dir="documents", built=True, passages=100, unembedded=40)
+    assert "no build is running: run policyqa build --index var/index to finish" in format_status(stopped)
+    assert "没有构建在运行" in status_html(stopped)
+    done = IndexStatus(index_dir="var/index", corpus_dir="documents", built=True, passages=100)
+    assert "embedding:" not in format_status(done) and "向量嵌入" not in status_html(done)
