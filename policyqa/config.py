@@ -44,7 +44,8 @@ MAX_QUESTION_CHARS = 1000
 class Retrieval:
     """Ranking knobs; defaults were chosen on the evaluation set (docs/evaluation.md, "Choosing defaults")."""
 
-    fusion: str = "weighted"  # weighted (min-max scores) | rrf (reciprocal rank)
+    fusion: str = "weighted"  # weighted (normalised scores) | rrf (reciprocal rank)
+    normalise: str = "minmax"  # the weighted fusion's scale: minmax | max | z (qa/fusion.py NORMALISERS)
     rrf_k: int = 60
     dense_weight: float | None = None  # None: the model's own (FUSION_WEIGHTS)
     bm25_weight: float | None = None

@@ -1,8 +1,10 @@
 """Dense and lexical candidates into one ranking (txtai-style hybrid scoring).
 
-Weighted fusion min-max normalises each retriever's scores and adds them with weights, so
-how far ahead the best passage is survives (what fact questions need); reciprocal-rank
-fusion keeps only the ranks. The defaults were chosen by `python -m policyqa.eval.tune fusion`.
+Weighted fusion normalises each retriever's scores and adds them with weights, so how far
+ahead the best passage is survives (what fact questions need); reciprocal-rank fusion keeps
+only the ranks. Min-max is the default scale; ÷ max and z-score are there to be swept
+(Retrieval.normalise; none did better for e5-small on 2026-12-04, docs/model.md). The defaults
+were chosen by `python -m policyqa.eval.tune fusion`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,21 @@ from policyqa.config import Retrieval
 
 
 def minmax(scores: np.ndarray) -> np.ndarray:
+    """The best at 1, the worst candidate at 0."""
     return (scores - scores.min()) / (scores.max() - scores.min() + 1e-9) if len(scores) else scores
+
+
+def by_max(scores: np.ndarray) -> np.ndarray:
+    """The best at 1, zero kept at zero (a cosine stays a cosine, scaled)."""
+    return scores / (scores.max() + 1e-9) if len(scores) else scores
+
+
+def zscore(scores: np.ndarray) -> np.ndarray:
+    """Standard deviations from the candidates' mean."""
+    return (scores - scores.mean()) / (scores.std() + 1e-9) if len(scores) > 1 else np.zeros_like(scores)
+
+
+NORMALISERS = {"minmax": minmax, "max": by_max, "z": zscore}
 
 
 def fuse(dense: tuple[np.ndarray, np.ndarray], lexical: tuple[np.ndarray, np.ndarray], mode: str, r: Retrieval) -> dict[int, float]:
@@ -26,7 +42,8 @@ def fuse(dense: tuple[np.ndarray, np.ndarray], lexical: tuple[np.ndarray, np.nda
         return {int(i): float(s) for s, i in zip(b_scores, b_ids)}
     fused: dict[int, float] = {}
     if r.fusion == "weighted":
-        parts = ((minmax(d_scores), d_ids, r.dense_weight), (minmax(b_scores), b_ids, r.bm25_weight))
+        norm = NORMALISERS[r.normalise]
+        parts = ((norm(d_scores), d_ids, r.dense_weight), (norm(b_scores), b_ids, r.bm25_weight))
         for scores, ids, weight in parts:
             for s, i in zip(scores, ids):
                 fused[int(i)] = fused.get(int(i), 0.0) + weight * float(s)
