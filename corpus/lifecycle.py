@@ -61,6 +61,20 @@ def normalize_doc_number(number: str) -> str:
     return _SPACE.sub("", unicodedata.normalize("NFKC", number)).translate(_BRACKETS)
 
 
+_NUMBER = re.compile(r"(.*?)〔(\d{4})〕0*(\d+)号")
+
+
+def number_key(number: str) -> tuple[str, int, int] | None:
+    """(issuer prefix, year, number) of a 文号 however written (〔〕 [] （） full-width digits), or None."""
+    m = _NUMBER.fullmatch(normalize_doc_number(number))
+    return (m.group(1), int(m.group(2)), int(m.group(3))) if m else None
+
+
+def plain_title(title: str) -> str:
+    """A title as references name it: NFKC, no spaces, no 《》 (the key a repeal is matched by)."""
+    return _SPACE.sub("", unicodedata.normalize("NFKC", title)).strip("《》")
+
+
 def _int(text: str) -> int:
     text = unicodedata.normalize("NFKC", text)
     if text.isdigit():

@@ -619,6 +619,6 @@ class _SegmentWriter:
 
 
 def _catalog_entry(d: Document, seg_name: str, num: int) -> CatalogEntry:
-    """Where a file's document lives. Its title and city are in the segment (docs.json), not here:
+    """Where a file's document lives. Its title and city are in the segment (docs.bin), not here:
     the commit is rewritten on every add, and they were 30% of its 150 MB at 1M passages."""
     return {"doc_id": d.doc_id, "segment": seg_name, "doc_num": num, "passages": len(d.passages)}

@@ -25,8 +25,9 @@ from policyqa.index.usable import rebuild_command
 PARTS = {
     "ANN index (in memory)": ("ann.faiss",),
     "vectors (mapped if exact, else read per question)": ("vectors.npy",),
-    "vocabulary, row arrays, metadata (in memory)": ("post_ptr.npy", "term_keys.npy", "lengths.npy", "doc_of.npy",
-                                                      "docs.json"),
+    "vocabulary, row arrays, document columns (in memory)": ("post_ptr.npy", "term_keys.npy", "lengths.npy",
+                                                              "doc_of.npy", "docs.npz"),
+    "document metadata (mapped, parsed per document)": ("docs.bin",),
     "postings (read per question)": ("post_row.npy", "post_tf.npy"),
     "texts (on disk)": ("store.sqlite", "terms.json"),
 }

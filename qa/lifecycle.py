@@ -21,13 +21,14 @@ its sentence, as a problem), so such a document gets the status its other dates 
 
 from __future__ import annotations
 
-import re
+import threading
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date as Date
+from typing import Protocol
 
-from policyqa.corpus.lifecycle import normalize_doc_number
+from policyqa.corpus.lifecycle import normalize_doc_number, number_key, plain_title
 from policyqa.corpus.metadata import DOC_NUMBER
 from policyqa.corpus.types import DocMeta, Reference
 from policyqa.errors import QuestionError
@@ -35,7 +36,6 @@ from policyqa.qa.types import Link, Standing
 
 STATUSES = IN_FORCE, NOT_YET, EXPIRED, REPEALED = ("现行有效", "尚未施行", "已失效", "已废止")
 KEPT_BY_IN_FORCE = (IN_FORCE, None)  # --in-force keeps these: in force, or saying nothing about it
-_NUMBER = re.compile(r"(.*?)〔(\d{4})〕0*(\d+)号")
 
 
 def as_of_date(value: str | None) -> str:
@@ -50,20 +50,10 @@ def as_of_date(value: str | None) -> str:
         raise QuestionError(f"--as-of {value!r} is not a date that exists; give it as YYYY-MM-DD, e.g. 2024-06-30") from None
 
 
-def number_key(number: str) -> tuple[str, int, int] | None:
-    """(issuer prefix, year, number) of a 文号 however written (〔〕 [] （） full-width digits), or None."""
-    m = _NUMBER.fullmatch(normalize_doc_number(number))
-    return (m.group(1), int(m.group(2)), int(m.group(3))) if m else None
-
-
 def numbers_in(text: str) -> list[str]:
     """The 文号 a question or sentence holds, each in its one spelling."""
     flat = normalize_doc_number(text)
     return list(dict.fromkeys(m.group(0) for m in DOC_NUMBER.finditer(flat)))
-
-
-def _plain(title: str) -> str:
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", title)).strip("《》")
 
 
 @dataclass
@@ -75,24 +65,69 @@ class _Doc:
     unresolved: list[Reference] = field(default_factory=list)
 
 
-class Catalog:
-    """Every indexed document's lifecycle, with repeals resolved against the others; built once per
-    index generation (Searcher.catalog), after which a status is a few dictionary look-ups."""
+class Library(Protocol):
+    """What a Catalog reads of the indexed documents. An index answers these from columns written
+    with its segments (index/store/doctable.py), so building a Catalog reads the metadata of the few
+    documents that name others, not of all of them (670,000 documents: seconds per index generation)."""
+
+    def meta(self, doc_id: str) -> DocMeta | None: ...
+
+    def referrers(self) -> Iterable[str]:
+        """The documents whose lifecycle names others (as repealed or revised)."""
+
+    def numbered(self, year: int, number: int) -> list[tuple[str, str]]:
+        """(issuer prefix, doc_id) of the documents whose 文号 has this year and number."""
+
+    def titled(self, title: str) -> list[str]:
+        """The documents whose plain_title is `title`."""
+
+
+class MemoryLibrary:
+    """A Library over (doc_id, metadata) pairs held in memory (tests, the Milvus backend); its 文号 and
+    title look-ups are built when first needed."""
 
     def __init__(self, docs: Iterable[tuple[str, DocMeta]]):
-        self.docs: dict[str, _Doc] = {}
-        referrers = []
-        for doc_id, meta in docs:
-            lc = meta.lifecycle
-            d = self.docs[doc_id] = _Doc(doc_id, meta, (lc.effective.date if lc and lc.effective else None) or meta.date)
-            if lc and lc.references:
-                referrers.append(d)
-        # 文号 and title look-ups are built when first needed: a library where no document repeals another
-        # and no question names a 文号 never pays for them (670,000 documents: seconds)
-        self._numbers: dict[tuple[int, int], list[tuple[str, str]]] | None = None  # (year, number) → (prefix, doc_id)
+        self.docs = dict(docs)
+        self._numbers: dict[tuple[int, int], list[tuple[str, str]]] | None = None
         self._titles: dict[str, list[str]] | None = None
+
+    def meta(self, doc_id: str) -> DocMeta | None:
+        return self.docs.get(doc_id)
+
+    def referrers(self) -> list[str]:
+        return [d for d, m in self.docs.items() if m.lifecycle and m.lifecycle.references]
+
+    def numbered(self, year: int, number: int) -> list[tuple[str, str]]:
+        if self._numbers is None:  # filled aside, then published whole: a server answers from several threads
+            numbers: dict[tuple[int, int], list[tuple[str, str]]] = {}
+            for doc_id, m in self.docs.items():
+                key = number_key(m.doc_number) if m.doc_number else None
+                if key:
+                    numbers.setdefault(key[1:], []).append((key[0], doc_id))
+            self._numbers = numbers
+        return self._numbers.get((year, number), [])
+
+    def titled(self, title: str) -> list[str]:
+        if self._titles is None:
+            titles: dict[str, list[str]] = {}
+            for doc_id, m in self.docs.items():
+                titles.setdefault(plain_title(m.title), []).append(doc_id)
+            self._titles = titles
+        return self._titles.get(title, [])
+
+
+class Catalog:
+    """The indexed documents' lifecycles, with repeals resolved against each other; built once per
+    index generation (Searcher.catalog) from the documents that name others, after which a status is a
+    few look-ups. A document's own entry is made when first asked for."""
+
+    def __init__(self, docs: Library | Iterable[tuple[str, DocMeta]]):
+        self.library: Library = docs if hasattr(docs, "referrers") else MemoryLibrary(docs)  # type: ignore[arg-type]
+        self._docs: dict[str, _Doc] = {}
+        self._lock = threading.Lock()
         self.repealed_by: dict[str, list[str]] = {}
-        for d in referrers:
+        for doc_id in self.library.referrers():
+            d = self.doc(doc_id)
             for ref in d.meta.lifecycle.references:
                 target = self.resolve(ref, d)
                 if target is None:
@@ -101,23 +136,17 @@ class Catalog:
                     d.targets.append((target, ref))
                     self.repealed_by.setdefault(target, []).append(d.doc_id)
 
-    def _number_index(self) -> dict[tuple[int, int], list[tuple[str, str]]]:
-        if self._numbers is None:  # filled aside, then published whole: a server answers from several threads
-            numbers: dict[tuple[int, int], list[tuple[str, str]]] = {}
-            for d in self.docs.values():
-                key = number_key(d.meta.doc_number) if d.meta.doc_number else None
-                if key:
-                    numbers.setdefault(key[1:], []).append((key[0], d.doc_id))
-            self._numbers = numbers
-        return self._numbers
-
-    def _title_index(self) -> dict[str, list[str]]:
-        if self._titles is None:
-            titles: dict[str, list[str]] = {}
-            for d in self.docs.values():
-                titles.setdefault(_plain(d.meta.title), []).append(d.doc_id)
-            self._titles = titles
-        return self._titles
+    def doc(self, doc_id: str) -> _Doc | None:
+        """The document's entry, made from its metadata at the first look (None: not indexed)."""
+        d = self._docs.get(doc_id)
+        if d is None:
+            meta = self.library.meta(doc_id)
+            if meta is None:
+                return None
+            lc = meta.lifecycle
+            with self._lock:
+                d = self._docs.setdefault(doc_id, _Doc(doc_id, meta, (lc.effective.date if lc and lc.effective else None) or meta.date))
+        return d
 
     # -- finding documents ----------------------------------------------------------------------
 
@@ -126,7 +155,7 @@ class Catalog:
         key = number_key(number)
         if key is None:
             return []
-        return [doc_id for prefix, doc_id in self._number_index().get(key[1:], []) if key[0].endswith(prefix) or prefix.endswith(key[0])]
+        return [doc_id for prefix, doc_id in self.library.numbered(*key[1:]) if key[0].endswith(prefix) or prefix.endswith(key[0])]
 
     def find_numbered(self, question: str) -> list[str]:
         """The documents whose 文号 the question is or contains, in the order it names them."""
@@ -142,14 +171,14 @@ class Catalog:
             if found:
                 return found[0]
         if ref.title:
-            found = [x for x in self._title_index().get(_plain(ref.title), []) if x != by.doc_id]
-            earlier = [x for x in found if not by.start or (self.docs[x].start or "") <= by.start]
+            found = [x for x in self.library.titled(plain_title(ref.title)) if x != by.doc_id]
+            earlier = [x for x in found if not by.start or (self.doc(x).start or "") <= by.start]
             if earlier or found:
-                return max(earlier or found, key=lambda x: (self.docs[x].start or "", x))
+                return max(earlier or found, key=lambda x: (self.doc(x).start or "", x))
         return None
 
     def link(self, doc_id: str) -> Link:
-        m = self.docs[doc_id].meta
+        m = self.doc(doc_id).meta
         return Link(doc_id, m.title, m.doc_number)
 
     # -- status on a date -----------------------------------------------------------------------
@@ -169,7 +198,7 @@ class Catalog:
         """The in-force document that repeals `d` on `on`, and problems met on the way."""
         problems, best = [], None
         for other_id in self.repealed_by.get(d.doc_id, []):
-            other = self.docs[other_id]
+            other = self.doc(other_id)
             if other.start and on < other.start or self._own(other, on) == NOT_YET:
                 continue  # not yet in effect; one that has since ended does not bring the old rule back
             if d.doc_id in self.repealed_by.get(other_id, []):  # each names the other as repealed
@@ -181,7 +210,7 @@ class Catalog:
 
     def standing(self, doc_id: str, on: str) -> Standing:
         """Its status on the ISO date `on`, with its dates, links and the sentences they come from."""
-        d = self.docs.get(doc_id)
+        d = self.doc(doc_id)
         if d is None:
             return Standing(status=None, on=on)
         lc = d.meta.lifecycle
@@ -192,7 +221,7 @@ class Catalog:
         evidence = [x.sentence for x in (lc.effective, lc.expires) if x] if lc else []
         evidence += [ref.sentence for _, ref in d.targets] + [ref.sentence for ref in d.unresolved]
         if repealer is not None:
-            evidence += [ref.sentence for target, ref in self.docs[repealer].targets if target == doc_id]
+            evidence += [ref.sentence for target, ref in self.doc(repealer).targets if target == doc_id]
         return Standing(
             status=status, on=on,
             effective=lc.effective.date if lc and lc.effective else None,
@@ -209,7 +238,7 @@ class Catalog:
 
     def in_force(self, doc_id: str, on: str) -> bool:
         """What --in-force keeps: 现行有效, or a document that says nothing about its validity."""
-        d = self.docs.get(doc_id)
+        d = self.doc(doc_id)
         if d is None or (d.meta.lifecycle is None and doc_id not in self.repealed_by):
             return True  # the common case (reports, news) costs one look-up
         return self.status(doc_id, on) in KEPT_BY_IN_FORCE
@@ -229,7 +258,7 @@ def numbered_first(idx, catalog: Catalog, question: str, ranked: list[int], dept
     for doc_id in wanted:
         mine = [pid for pid in ranked if idx.doc(pid).doc_id == doc_id]
         if not mine:
-            m = catalog.docs[doc_id].meta
+            m = catalog.doc(doc_id).meta
             found = idx.lexical(tokenize(f"{m.title} {m.doc_number or ''}"), depth, Scope())
             mine = [int(pid) for pid in found.ids if idx.doc(int(pid)).doc_id == doc_id][:1]
         front += mine

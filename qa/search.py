@@ -122,7 +122,7 @@ class Searcher:
         idx = idx if idx is not None else self.backend
         cached = self._catalog
         if cached is None or cached[0] is not idx:
-            cached = self._catalog = (idx, Catalog((d.doc_id, d.meta) for d in idx.docs.values()))
+            cached = self._catalog = (idx, Catalog(idx.library()))
         return cached[1]
 
     def _encode(self, idx: Backend, question: str) -> np.ndarray:

@@ -103,6 +103,9 @@ class Backend(Protocol):
 
     def describe(self) -> list[str]: ...
 
+    def library(self) -> object:
+        """What qa/lifecycle.Catalog reads: a Library, or (doc_id, metadata) pairs of every live document."""
+
 
 class Handle(Protocol):
     """A backend kept current: `current()` is the newest published state (a build may publish while a

@@ -40,7 +40,7 @@ class EmbeddedBackend:
         if scope.everything:
             return None
         idx = self.idx
-        doc_ok = np.ones(len(idx.doc_list), dtype=bool)
+        doc_ok = np.ones(idx.n_docs, dtype=bool)
         if scope.city:
             doc_ok &= idx.doc_mask(lambda m: Scope(city=scope.city).admits(m))
         if scope.year:
@@ -79,6 +79,9 @@ class EmbeddedBackend:
 
     def passage(self, pid: int) -> Passage:
         return self.idx.passages[pid]
+
+    def library(self):
+        return self.idx.library()
 
     def doc(self, pid: int):
         return self.idx.doc(pid)

@@ -45,7 +45,7 @@ from policyqa.errors import IndexDamaged, IndexMissing
 from policyqa.index.store.schema import Catalog, CatalogEntry, CatalogRef, Manifest
 from policyqa.index.usable import rebuild_command
 
-FORMAT = 3  # 3: every segment has term_keys.npy and docs.json, every commit a catalogue base
+FORMAT = 4  # 4: documents as columns (docs.bin, docs.npz); 3: term_keys.npy, docs.json, a catalogue base
 
 
 

@@ -1,8 +1,10 @@
 """An index opened for querying: what a query needs in memory, everything else read on demand.
 
-In memory: the BM25 postings and row lengths of each segment, a few compact arrays per passage
-(its document number, whether it is live) and per document (metadata for filters). Vectors are
-memory-mapped. Passage and document texts stay in each segment's SQLite store and are read
+In memory: the BM25 vocabularies and row lengths of each segment, a few compact arrays per
+passage (its document number, whether it is live) and per document (its id, and its metadata's
+filter and lifecycle keys as columns: index/store/doctable.py). A document's metadata is parsed
+when a hit, a filter's distinct value or a lifecycle needs it. Vectors are memory-mapped.
+Passage and document texts stay in each segment's SQLite store and are read
 for the hits only (`passages[pid]`, `docs[doc_id].text`), with a small cache.
 
 Rows are numbered across segments in commit order (a segment's rows start at its offset), so
@@ -27,20 +29,19 @@ from pathlib import Path
 
 import numpy as np
 
+from policyqa.corpus.lifecycle import number_key, plain_title
 from policyqa.corpus.types import DocMeta, Passage
 from policyqa.errors import IndexDamaged
 from policyqa.index import usable
-from policyqa.index.bm25 import BM25, KeyedVocab, Postings
-from policyqa.index.store import layout, segment
+from policyqa.index.bm25 import BM25, KeyedVocab, Postings, term_key
+from policyqa.index.store import doctable, layout, segment
+from policyqa.index.store.doctable import KEYS, DocTable
 from policyqa.index.store.rowfile import RowFile
 from policyqa.index.store.schema import Manifest
 from policyqa.index.usable import Target
 
 CACHE = 4096  # passages and documents kept after being read
 RERANK_MIN = 40  # ANN candidates re-scored exactly, at least (see ann_candidates)
-# what a filter compares, per document: metadata fields grouped so a predicate runs once per value
-KEYS = {"place": lambda m: (m.city, m.prefecture, m.province), "year": lambda m: (m.year, tuple(m.years or ())),
-        "type": lambda m: m.doc_type, "city": lambda m: m.city}
 
 
 @dataclass
@@ -54,30 +55,12 @@ class OpenSegment:
     vectors: np.ndarray | RowFile  # mapped (exact search), or read per question (ANN: re-scoring only)
     doc_of: np.ndarray  # row → document number within the segment
     postings: Postings  # offset 0; re-based per commit
-    metas: list[DocMeta]
-    doc_ids: list[str]
+    table: DocTable  # the documents' ids and metadata
     con: sqlite3.Connection
     ann: object | None = None  # FAISS HNSW / IVF-SQ8 index, or None: exact search over `vectors`
     kind: str = "flat"
     embedded: bool = True  # False: written before its vectors; BM25 finds its rows, dense search skips them
     lock: threading.Lock = field(default_factory=threading.Lock)
-    _groups: dict = field(default_factory=dict)  # KEYS name → groups(): made at the first filter, kept while open
-
-    def groups(self, key: str) -> tuple[np.ndarray, list[DocMeta]]:
-        """(per document the number of its KEYS[key] value, one document's metadata per value)."""
-        found = self._groups.get(key)
-        if found is None:
-            fn, seen, reps = KEYS[key], {}, []
-            codes = np.empty(len(self.metas), dtype=np.int32)
-            for g, m in enumerate(self.metas):
-                v = fn(m)
-                c = seen.get(v)
-                if c is None:
-                    c = seen[v] = len(reps)
-                    reps.append(m)
-                codes[g] = c
-            found = self._groups[key] = (codes, reps)
-        return found
 
     def query(self, sql: str, args=()) -> list[tuple]:
         with self.lock:
@@ -87,6 +70,7 @@ class OpenSegment:
         p = self.postings
         out = {"postings (on disk, read per question)": int(p.rows.nbytes + p.tf.nbytes),
                "vocabulary": p.vocab.nbytes + int(p.ptr.nbytes), "row arrays": int(self.doc_of.nbytes + p.lengths.nbytes),
+               "document columns": self.table.nbytes(),
                "vectors (mapped)" if self.ann is None else "vectors (on disk, read per question)": int(self.vectors.nbytes)}
         if self.ann is not None:
             out[f"{self.kind} index"] = (self.path / "ann.faiss").stat().st_size
@@ -125,18 +109,17 @@ def open_segment(index_dir: Path, entry: dict, full_check: bool = False) -> Open
 
             ann = faiss.read_index(str(path / "ann.faiss"))
         con = segment.open_store(path / "store.sqlite")
-        rows = segment.doc_rows(path)
-        doc_ids, metas = [d for d, _ in rows], [DocMeta(**m) for _, m in rows]
+        table = doctable.read(path)
     except (ValueError, OSError, sqlite3.DatabaseError, TypeError, UnicodeDecodeError, RuntimeError) as e:
         raise _damaged(index_dir, f"segment {entry['name']} is damaged: {type(e).__name__}: {str(e)[:120]}") from None
-    if vectors.shape[0] != entry["rows"] or len(arrays["doc_of.npy"]) != entry["rows"] or len(doc_ids) != entry["docs"]:
+    if vectors.shape[0] != entry["rows"] or len(arrays["doc_of.npy"]) != entry["rows"] or len(table) != entry["docs"]:
         raise _damaged(index_dir, f"segment {entry['name']} is damaged: its parts disagree on the number of rows")
     if len(vocab) + 1 != len(arrays["post_ptr.npy"]):
         raise _damaged(index_dir, f"segment {entry['name']} is damaged: its vocabulary and postings disagree")
     post = Postings(vocab, arrays["post_ptr.npy"], arrays["post_row.npy"],
                     arrays["post_tf.npy"], arrays["lengths.npy"], 0)
-    return OpenSegment(entry["name"], path, entry["rows"], entry["docs"], vectors, arrays["doc_of.npy"], post, metas,
-                       doc_ids, con, ann, kind, segment.embedded(entry))
+    return OpenSegment(entry["name"], path, entry["rows"], entry["docs"], vectors, arrays["doc_of.npy"], post, table,
+                       con, ann, kind, segment.embedded(entry))
 
 
 class LazyDocument:
@@ -158,23 +141,64 @@ class LazyDocument:
 
 
 class LiveDocs(Mapping):
-    """doc_id → LazyDocument for the live documents, each made when asked for: making all of them
-    at open cost a second at 670,000 documents, and a question looks at a few dozen."""
+    """doc_id → LazyDocument for the live documents, each found (binary search over each segment's
+    ids) and made when asked for: a dict of every document cost a second at 670,000 documents, and
+    a question looks at a few dozen."""
 
-    def __init__(self, index: LoadedIndex, gdoc_of: dict[str, int]):
-        self._index, self._gdoc_of = index, gdoc_of
+    def __init__(self, index: LoadedIndex):
+        self._index = index
+        self._len = int(index.doc_live.sum())
 
     def __getitem__(self, key: str) -> LazyDocument:
-        return self._index.lazy(self._gdoc_of[key])
+        gdoc = self._index.find(key) if isinstance(key, str) else None
+        if gdoc is None:
+            raise KeyError(key)
+        return self._index.lazy(gdoc)
 
     def __contains__(self, key) -> bool:
-        return key in self._gdoc_of
+        return isinstance(key, str) and self._index.find(key) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._gdoc_of)
+        return map(self._index.doc_id, np.flatnonzero(self._index.doc_live).tolist())
 
     def __len__(self) -> int:
-        return len(self._gdoc_of)
+        return self._len
+
+
+class ColumnLibrary:
+    """The live documents as a lifecycle library (qa/lifecycle.py's Library): the documents that name
+    others, and those with a given 文号 or title, found by numpy over each segment's columns; only
+    what is found is parsed."""
+
+    def __init__(self, index: LoadedIndex):
+        self._index = index
+
+    def meta(self, doc_id: str) -> DocMeta | None:
+        gdoc = self._index.find(doc_id)
+        return None if gdoc is None else self._index.meta(gdoc)
+
+    def _where(self, column: str, value) -> list[int]:
+        idx, out = self._index, []
+        for i, s in enumerate(idx.segments):
+            lo = int(idx.doc_offsets[i])
+            hit = np.flatnonzero((s.table.cols[column] == value) & idx.doc_live[lo : lo + s.docs])
+            out += (hit + lo).tolist()
+        return out
+
+    def referrers(self) -> list[str]:
+        return [self._index.doc_id(g) for g in self._where("refers", True)]
+
+    def numbered(self, year: int, number: int) -> list[tuple[str, str]]:
+        out = []
+        for g in self._where("number_key", year * 10**9 + number):
+            key = number_key(self._index.meta(g).doc_number or "")
+            if key is not None:
+                out.append((key[0], self._index.doc_id(g)))
+        return out
+
+    def titled(self, title: str) -> list[str]:
+        found = self._where("title_key", np.uint64(term_key(title)))
+        return [self._index.doc_id(g) for g in found if plain_title(self._index.meta(g).title) == title]
 
 
 class PassageRows(Sequence):
@@ -216,7 +240,11 @@ class LoadedIndex:
         seg_of = np.fromiter(map(seg_pos.__getitem__, map(itemgetter("segment"), catalog.values())), np.int64, len(catalog))
         gdoc = self.doc_offsets[seg_of] + np.fromiter(map(itemgetter("doc_num"), catalog.values()), np.int64, len(catalog))
         self.doc_live[gdoc] = True
-        self._source_of = dict(zip(gdoc.tolist(), catalog))
+        self.n_docs = n_docs
+        # the source each live document is indexed as: its position in the catalogue, per document
+        self._sources = list(catalog)
+        self._source_at = np.full(n_docs, -1, dtype=np.int64)
+        self._source_at[gdoc] = np.arange(len(catalog))
         self.doc_of = np.concatenate([s.doc_of.astype(np.int64) + self.doc_offsets[i] for i, s in enumerate(segments)]
                                      ) if segments else np.zeros(0, np.int64)
         self.live = self.doc_live[self.doc_of]
@@ -226,11 +254,8 @@ class LoadedIndex:
             if not s.embedded:
                 self.with_vectors[int(self.offsets[i]) : int(self.offsets[i + 1])] = False
         self.pending = int(self.live.sum() - self.with_vectors.sum())  # live passages not embedded yet
-        self.doc_list = [d for s in segments for d in s.doc_ids]
-        self.metas = [m for s in segments for m in s.metas]
         self._counts = np.bincount(self.doc_of, minlength=n_docs)
-        live_g = np.flatnonzero(self.doc_live).tolist()
-        self.docs = LiveDocs(self, dict(zip(map(self.doc_list.__getitem__, live_g), live_g)))
+        self.docs = LiveDocs(self)
         self.passages = PassageRows(self)
         postings = [Postings(s.postings.vocab, s.postings.ptr, s.postings.rows, s.postings.tf, s.postings.lengths,
                              int(self.offsets[i])) for i, s in enumerate(segments)]
@@ -253,7 +278,28 @@ class LoadedIndex:
         """Document `gdoc` (index-wide number) with its metadata; its text is read when asked for."""
         if not self.doc_live[gdoc]:
             return None
-        return LazyDocument(self, gdoc, self.doc_list[gdoc], self._source_of[gdoc], self.metas[gdoc], int(self._counts[gdoc]))
+        return self._cached(("m", gdoc), lambda: LazyDocument(
+            self, gdoc, self.doc_id(gdoc), self._sources[int(self._source_at[gdoc])], self.meta(gdoc), int(self._counts[gdoc])))
+
+    def doc_id(self, gdoc: int) -> str:
+        seg, num = self._doc_seg(gdoc)
+        return seg.table.doc_id(num)
+
+    def meta(self, gdoc: int) -> DocMeta:
+        seg, num = self._doc_seg(gdoc)
+        return seg.table.meta(num)
+
+    def find(self, doc_id: str) -> int | None:
+        """The live document's index-wide number, None when no live document has this id."""
+        for i, s in enumerate(self.segments):
+            for num in s.table.find(doc_id):
+                g = int(self.doc_offsets[i]) + num
+                if self.doc_live[g]:
+                    return g
+        return None
+
+    def library(self) -> ColumnLibrary:
+        return ColumnLibrary(self)
 
     def doc(self, pid: int) -> LazyDocument:
         return self.lazy(int(self.doc_of[pid]))
@@ -332,7 +378,7 @@ class LoadedIndex:
         """One live document's metadata per distinct KEYS[key] value in each segment."""
         out = []
         for i, s in enumerate(self.segments):
-            codes, reps = s.groups(key)
+            codes, reps = s.table.groups(key)
             live = self.doc_live[int(self.doc_offsets[i]) : int(self.doc_offsets[i + 1])]
             out += [reps[c] for c in np.unique(codes[live]).tolist()]
         return out
@@ -345,8 +391,9 @@ class LoadedIndex:
         document (200 ms a question at 670,000 documents)."""
         codes, reps = [], {}
         for s in self.segments:
-            seg_codes, seg_reps = s.groups(key)
-            lut = np.fromiter((reps.setdefault(KEYS[key](m), (len(reps), m))[0] for m in seg_reps), np.int64, len(seg_reps))
+            seg_codes, seg_reps = s.table.groups(key)
+            lut = np.fromiter((reps.setdefault(KEYS[key](vars(m)), (len(reps), m))[0] for m in seg_reps), np.int64,
+                              len(seg_reps))
             codes.append(lut[seg_codes] if len(seg_codes) else seg_codes.astype(np.int64))
         verdict = np.zeros(len(reps), dtype=bool)
         for i, m in reps.values():
@@ -374,7 +421,7 @@ class LoadedIndex:
             if not r:
                 raise IndexError(pid)
             ordinal, start, end, section, body, page, ocr = r[0]
-            return Passage(self.doc_list[int(self.doc_of[pid])], ordinal, start, end, json.loads(section), body, page, bool(ocr))
+            return Passage(self.doc_id(int(self.doc_of[pid])), ordinal, start, end, json.loads(section), body, page, bool(ocr))
 
         return self._cached(("p", pid), load)
 
@@ -391,7 +438,7 @@ class LoadedIndex:
 
     def doc_passages(self, gdoc: int) -> list[Passage]:
         seg, num = self._doc_seg(gdoc)
-        doc_id = self.doc_list[gdoc]
+        doc_id = self.doc_id(gdoc)
         rows = seg.query('SELECT ordinal, start, "end", section, body, page, ocr FROM passages WHERE doc_num=? ORDER BY row',
                          (num,))
         return [Passage(doc_id, o, a, b, json.loads(s), body, page, bool(ocr)) for o, a, b, s, body, page, ocr in rows]

@@ -11,7 +11,7 @@ from typing import NotRequired, TypedDict
 
 
 class CatalogEntry(TypedDict, total=False):
-    """Where one file's document lives. Title and city are in the segment (docs.json), not here:
+    """Where one file's document lives. Title and city are in the segment (docs.bin), not here:
     the commit is rewritten on every add."""
 
     doc_id: str  # content hash: the same bytes under two names are one document

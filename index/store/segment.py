@@ -12,9 +12,8 @@
     seg-NNNNNN/post_tf.npy     float32 per posting: the term's frequency in the row
     seg-NNNNNN/ann.faiss       only for approximate search: a FAISS HNSW (over 8-bit codes) or IVF-SQ8
                                index of the rows; its candidates are re-scored exactly from vectors.npy
-    seg-NNNNNN/docs.json       [doc_id, metadata] per document, in order: what a reader holds of each
-                               document, parsed in one call (its rows in store.sqlite took 6 s at 1M
-                               passages)
+    seg-NNNNNN/docs.bin, docs.npz  the documents' ids and metadata as columns, parsed per document
+                               when asked for (index/store/doctable.py): what a reader holds of each
     seg-NNNNNN/store.sqlite    documents (text, metadata) and passages (body, section, tokens):
                                read for hits only, and by merges
 
@@ -43,7 +42,7 @@ import orjson
 
 from policyqa.corpus.types import DocMeta, Document, Passage, indexed_text
 from policyqa.index.bm25 import term_key
-from policyqa.index.store import layout
+from policyqa.index.store import doctable, layout
 from policyqa.index.store.schema import SegmentEntry
 
 SCHEMA = """
@@ -60,7 +59,7 @@ CREATE INDEX passages_doc ON passages(doc_num);
 """
 
 NUMPY_FILES = ("vectors.npy", "doc_of.npy", "lengths.npy", "post_ptr.npy", "post_row.npy", "post_tf.npy", "term_keys.npy")
-FILES = (*NUMPY_FILES, "terms.json", "docs.json", "store.sqlite")
+FILES = (*NUMPY_FILES, "terms.json", *doctable.FILES, "store.sqlite")
 
 
 @dataclass
@@ -176,7 +175,7 @@ def _finish(tmp: Path, arrays: dict[str, np.ndarray], terms: list[str], doc_rows
     for name, arr in arrays.items():
         np.save(tmp / name, arr, allow_pickle=False)
     (tmp / "terms.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
-    (tmp / "docs.json").write_bytes(orjson.dumps(doc_rows))
+    doctable.write(tmp, doc_rows)
     if kind != "flat":
         import faiss
 
@@ -317,9 +316,9 @@ def combine(index_dir: Path, seq: int, parts: list[Part], kind: str) -> SegmentE
 
 
 def doc_rows(path: Path) -> list:
-    """[doc_id, metadata dict] per document in order: docs.json, one parse (its store rows took
-    ten times as long at a million passages)."""
-    return orjson.loads((path / "docs.json").read_bytes())
+    """[doc_id, metadata dict] per document in order, in one parse (its store rows took ten times as
+    long at a million passages)."""
+    return doctable.read(path).rows()
 
 
 def _copy_rows(con: sqlite3.Connection, path: Path, keep: np.ndarray, new_nums: np.ndarray, sources: list[str],

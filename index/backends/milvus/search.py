@@ -200,6 +200,9 @@ class MilvusBackend:
             self.prefetch([pid])
         return self._rows[pid]
 
+    def library(self) -> list:
+        return [(d.doc_id, d.meta) for d in self.docs.values()]
+
     def passage(self, pid: int) -> Passage:
         r = self._row(pid)
         return Passage(r["doc_id"], int(r["ordinal"]), int(r["start"]), int(r["stop"]), json.loads(r["section"]), r["body"],
