@@ -171,7 +171,8 @@ def _new_store(tmp: Path) -> sqlite3.Connection:
 
 
 def _finish(tmp: Path, arrays: dict[str, np.ndarray], terms: list[str], doc_rows: list, kind: str) -> SegmentEntry:
-    """Write the arrays, vocabulary, metadata and ANN index beside the store; put the folder in place."""
+    """Write the arrays (those not streamed there already), vocabulary, metadata and ANN index beside
+    the store; put the folder in place."""
     for name, arr in arrays.items():
         np.save(tmp / name, arr, allow_pickle=False)
     (tmp / "terms.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
@@ -243,13 +244,21 @@ class Part:
     sources: list[str]  # the file each kept document is indexed as now (a file may have been renamed)
 
 
+POSTING_RANGES = 8  # a combine merges postings in this many slices of the term keys, one in memory at a time
+
+
 def combine(index_dir: Path, seq: int, parts: list[Part], kind: str) -> SegmentEntry:
     """One new segment holding the kept documents of `parts`, in order, written from their arrays.
 
     Nothing is parsed, tokenized or embedded again: rows, postings and vectors are concatenated
     with numpy (terms matched by their keys), and the stores copied by SQLite. Merges and the
     folding of a big build's segments cost disk speed, not the Python objects of every passage
-    (reading a 20,000-passage segment back as Documents and tokens took seconds)."""
+    (reading a 20,000-passage segment back as Documents and tokens took seconds).
+
+    It streams: postings are merged one slice of the term keys at a time (each part's postings are
+    term-major in key order, so a slice is a contiguous run of each part) and written as they come,
+    and the vectors are gathered only after the postings are done, so the memory a fold of 200,000
+    passages needs is its vectors and graph, not that plus every posting and its sort."""
     tmp = layout.new_segment_dir(index_dir, seq)
     # which rows of each part stay, and their numbers in the new segment
     plans = []
@@ -265,54 +274,80 @@ def combine(index_dir: Path, seq: int, parts: list[Part], kind: str) -> SegmentE
         row_map[rows] = row_base + np.arange(len(rows))
         plans.append((part, new_doc[rows].astype(np.int32), rows, row_map, doc_base, row_base))
         row_base, doc_base = row_base + len(rows), doc_base + len(keep)
-    # vectors filled in place (one copy in memory: 400 MB for 200,000 rows, not twice that)
-    dim = np.load(parts[0].path / "vectors.npy", mmap_mode="r").shape[1]
-    vectors = np.empty((row_base, dim), dtype=np.float32)
-    lengths, keys, terms, p_term, p_row, p_tf, docs_kept = [], [], [], [], [], [], []
-    term_base = 0
+    lengths, keys, terms, docs_kept = [], [], [], []
     con = _new_store(tmp)
     try:
-        for part, _, rows, row_map, first_doc, first_row in plans:
+        for part, _, rows, _, first_doc, first_row in plans:
             path, keep = part.path, part.keep
-            v = np.load(path / "vectors.npy", mmap_mode="r")
-            vectors[first_row : first_row + len(rows)] = v if len(rows) == len(row_map) else v[rows]
             lengths.append(np.load(path / "lengths.npy")[rows])
-            seg_terms = orjson.loads((path / "terms.json").read_bytes())
+            terms += orjson.loads((path / "terms.json").read_bytes())
             keys.append(np.load(path / "term_keys.npy"))
-            terms += seg_terms
-            ptr = np.load(path / "post_ptr.npy")
-            new_row = row_map[np.load(path / "post_row.npy")]
-            ok = new_row >= 0
-            p_term.append((np.repeat(np.arange(term_base, term_base + len(seg_terms), dtype=np.int32), np.diff(ptr)))[ok])
-            p_row.append(new_row[ok].astype(np.int32))
-            p_tf.append(np.load(path / "post_tf.npy")[ok])
-            del new_row, ok
             part_docs = doc_rows(path)
             docs_kept += [part_docs[i] for i in keep.tolist()]
+            del part_docs
             _copy_rows(con, path, keep, first_doc + np.arange(len(keep)), part.sources, rows, first_row + np.arange(len(rows)))
-            term_base += len(seg_terms)
         con.commit()
     finally:
         con.close()
     # the vocabulary: every part's terms by key, numbered in key order, those left without postings dropped
     uniq, first_of, inverse = np.unique(np.concatenate(keys), return_index=True, return_inverse=True)
-    term_of = inverse.reshape(-1).astype(np.int32)[np.concatenate(p_term)]
-    del p_term
-    used = np.zeros(len(uniq), dtype=bool)
-    used[term_of] = True
-    renumber = (np.cumsum(used) - 1).astype(np.int32)
-    term_of = renumber[term_of]
-    # each part's postings are sorted by (key, row) and later parts' rows are higher: a stable sort
-    # by term merges these runs into the term-major order a fresh write gives
-    order = np.argsort(term_of, kind="stable")
+    inverse = inverse.reshape(-1)
+    starts = np.cumsum([0] + [len(k) for k in keys])
+    term_of_part = [inverse[starts[i] : starts[i + 1]] for i in range(len(parts))]  # ascending, as each part's keys
+    del keys, inverse
+    counts = _stream_postings(tmp, plans, term_of_part, len(uniq))
+    used = counts > 0
     ptr = np.zeros(int(used.sum()) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(term_of, minlength=len(ptr) - 1), out=ptr[1:])
-    del term_of
+    np.cumsum(counts[used], out=ptr[1:])
+    terms = [terms[i] for i in first_of[used]]
+    # the vectors, gathered now that the postings are written and gone (one copy: 300 MB for 200,000 rows)
+    dim = np.load(parts[0].path / "vectors.npy", mmap_mode="r").shape[1]
+    vectors = np.empty((row_base, dim), dtype=np.float32)
+    for part, _, rows, row_map, _, first_row in plans:
+        v = np.load(part.path / "vectors.npy", mmap_mode="r")
+        vectors[first_row : first_row + len(rows)] = v if len(rows) == len(row_map) else v[rows]
+        del v
     arrays = {"vectors.npy": vectors, "doc_of.npy": np.concatenate([p[1] for p in plans]),
-              "lengths.npy": np.concatenate(lengths), "post_ptr.npy": ptr,
-              "post_row.npy": np.concatenate(p_row)[order], "post_tf.npy": np.concatenate(p_tf)[order],
-              "term_keys.npy": uniq[used]}
-    return _finish(tmp, arrays, [terms[i] for i in first_of[used]], docs_kept, kind)
+              "lengths.npy": np.concatenate(lengths), "post_ptr.npy": ptr, "term_keys.npy": uniq[used]}
+    return _finish(tmp, arrays, terms, docs_kept, kind)
+
+
+def _stream_postings(tmp: Path, plans: list, term_of_part: list[np.ndarray], n_terms: int) -> np.ndarray:
+    """Write post_row.npy and post_tf.npy of the combined segment, one slice of the vocabulary at a
+    time; the number of postings each (combined) term got.
+
+    Within a slice, the parts' runs are sorted by (term, row) and later parts' rows are higher, so
+    one stable sort by term gives the term-major order a fresh write gives."""
+    sources = []
+    total = 0
+    for (part, _, _, row_map, _, _), term_of in zip(plans, term_of_part):
+        ptr = np.load(part.path / "post_ptr.npy")
+        post_row = np.load(part.path / "post_row.npy", mmap_mode="r")
+        post_tf = np.load(part.path / "post_tf.npy", mmap_mode="r")
+        total += sum(int(np.count_nonzero(row_map[post_row[a : a + (1 << 22)]] >= 0)) for a in range(0, len(post_row), 1 << 22))
+        sources.append((ptr, post_row, post_tf, row_map, term_of))
+    counts = np.zeros(n_terms, dtype=np.int64)
+    cuts = np.linspace(0, n_terms, POSTING_RANGES + 1).astype(np.int64)
+    with open(tmp / "post_row.npy", "wb") as f_row, open(tmp / "post_tf.npy", "wb") as f_tf:
+        for f, dtype in ((f_row, np.int32), (f_tf, np.float32)):
+            np.lib.format.write_array_header_1_0(
+                f, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": (total,)})
+        for lo, hi in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
+            t_parts, r_parts, f_parts = [], [], []
+            for ptr, post_row, post_tf, row_map, term_of in sources:
+                a, b = np.searchsorted(term_of, lo), np.searchsorted(term_of, hi)
+                p0, p1 = int(ptr[a]), int(ptr[b])
+                new_row = row_map[np.asarray(post_row[p0:p1])]
+                ok = new_row >= 0
+                t_parts.append(np.repeat(term_of[a:b].astype(np.int32), np.diff(ptr[a : b + 1]))[ok])
+                r_parts.append(new_row[ok].astype(np.int32))
+                f_parts.append(np.asarray(post_tf[p0:p1])[ok])
+            t = np.concatenate(t_parts)
+            order = np.argsort(t, kind="stable")
+            counts += np.bincount(t, minlength=n_terms) if len(t) else 0
+            f_row.write(np.concatenate(r_parts)[order].tobytes())
+            f_tf.write(np.concatenate(f_parts)[order].tobytes())
+    return counts
 
 
 def doc_rows(path: Path) -> list:
