@@ -26,8 +26,12 @@ def check(index_dir: Path) -> tuple[list[str], list[str]]:
     except (IndexMissing, IndexMismatch) as e:
         return ok, [str(e)]
     ok.append(f"commit {commit.path.name}: checksum ok")
-    if "catalog" in manifest:  # reading the commit checked its catalogue base against the recorded hash
-        ok.append(f"catalogue {manifest['catalog']['base']} + {len(manifest['catalog']['delta'])} changes: checksum ok")
+    if "catalog" in manifest:  # reading the commit hashed its catalogue base only if its size or time had changed
+        problem = layout.verify_base(index_dir, manifest["catalog"])
+        if problem:
+            bad.append(f"catalogue {problem}; rebuild with: {fix}")
+        else:
+            ok.append(f"catalogue {manifest['catalog']['base']} + {len(manifest['catalog']['delta'])} changes: checksum ok")
     for entry in manifest["segments"]:
         seg_dir = index_dir / entry["name"]
         problem = segment.verify(seg_dir, entry, full=True)

@@ -107,7 +107,9 @@ def open_segment(index_dir: Path, entry: dict, full_check: bool = False) -> Open
         if kind != "flat":
             import faiss
 
-            ann = faiss.read_index(str(path / "ann.faiss"))
+            # the codes mapped, not read (IO_FLAG_MMAP_IFC): a sixth of the time to open, and the process
+            # holds the pages its searches touch (a segment never changes, so the mapping stays valid)
+            ann = faiss.read_index(str(path / "ann.faiss"), faiss.IO_FLAG_MMAP_IFC)
         con = segment.open_store(path / "store.sqlite")
         table = doctable.read(path)
     except (ValueError, OSError, sqlite3.DatabaseError, TypeError, UnicodeDecodeError, RuntimeError) as e:

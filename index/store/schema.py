@@ -43,6 +43,7 @@ class CatalogRef(TypedDict):
 
     base: str  # catalog-NNNNNN.json
     sha256: str
+    stat: NotRequired[list[int]]  # [size, mtime_ns] at writing: a base that still has both is not hashed on open
     delta: dict[str, CatalogEntry | None]  # None: the document was removed
 
 
