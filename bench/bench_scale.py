@@ -169,9 +169,9 @@ def child(argv: list[str]) -> None:
         t = time.perf_counter()
         report = build(settings(corpus_dir=corpus, index_dir=index), progress=False, encoder=encoder)
         if os.environ.get(FINGERPRINT_ENV):  # as a build with the real model does: the first ask needs no export
-            from policyqa.index.build import _prepare_questions
+            from policyqa.index.build import prepare_first_question
 
-            _prepare_questions(index)
+            prepare_first_question(index)
         seconds = time.perf_counter() - t
         own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime  # worker processes included

@@ -154,14 +154,14 @@ def build(settings: Settings, progress: bool = True, only: list[str] | None = No
         with _collector_paused(), writing_index(index_dir):
             report = _build(settings, index_dir, progress, only, encoder)
             if encoder is None:
-                _prepare_questions(index_dir)
+                prepare_first_question(index_dir)
         synced = backends.after_build(settings, progress)  # a Milvus collection follows the embedded index
         if synced:
             report.notes.append(synced)
         return report
 
 
-def _prepare_questions(index_dir: Path) -> None:
+def prepare_first_question(index_dir: Path) -> None:
     """Export the question engine (encode/numpy_bert.py) now, while the build holds the lock, so the
     first `ask` after a build is as fast as every later one instead of loading torch to export it."""
     manifest = layout.require_current(index_dir).manifest()
