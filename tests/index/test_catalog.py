@@ -110,3 +110,26 @@ def test_a_commit_holding_its_catalogue_inline_is_read_and_updated(corpus):
     (corpus.corpus_dir / "v1.txt").write_text(variant(1), encoding="utf-8")
     assert build(corpus, progress=False).added == ["v1.txt"]
     assert "catalog" in raw_commit(corpus.index_dir) and len(fresh_manifest(corpus.index_dir)["documents"]) == 6
+
+
+def test_a_base_changed_in_place_with_its_size_and_time_kept_is_found_by_check(corpus):
+    """Opening trusts a base whose size and mtime are as the commit recorded (as for segment files);
+    `policyqa check` hashes it whatever they say."""
+    from policyqa.index.check import check
+
+    build(corpus, progress=False)
+    base = corpus.index_dir / raw_commit(corpus.index_dir)["catalog"]["base"]
+    st = base.stat()
+    raw = bytearray(base.read_bytes())
+    at = raw.index(b".txt")  # one letter of a file name, the length unchanged
+    raw[at + 1] = ord("T")
+    base.write_bytes(bytes(raw))
+    import os
+
+    os.utime(base, ns=(st.st_atime_ns, st.st_mtime_ns))
+    fresh_manifest(corpus.index_dir)  # opens: size and time match, not hashed
+    ok, bad = check(corpus.index_dir)
+    assert len(bad) == 1 and f"catalogue {base} is damaged (checksum mismatch)" in bad[0] and "policyqa build" in bad[0]
+    os.utime(base)  # a new time: opening hashes it and refuses it
+    with pytest.raises(IndexDamaged, match="checksum mismatch"):
+        fresh_manifest(corpus.index_dir)
