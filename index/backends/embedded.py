@@ -20,6 +20,8 @@ from policyqa.index.backends.base import Lexical, Scope
 from policyqa.index.store.loaded import LoadedIndex, is_stale, load
 from policyqa.index.usable import Target
 
+MASKS_KEPT = 8
+
 
 class EmbeddedBackend:
     """A loaded commit answering as a Backend: filters as row masks, BM25 over its postings, exact or ANN vectors."""
@@ -34,11 +36,25 @@ class EmbeddedBackend:
         self.cities = idx.cities
         self.prefectures = idx.prefectures
         self.pending = idx.pending
+        self._masks: dict[Scope, np.ndarray | None] = {}  # a generation's recent scopes → _allowed (read-only arrays)
+        self._masks_lock = threading.Lock()
 
     def _allowed(self, scope: Scope) -> np.ndarray | None:
-        """Rows in scope (None: all live rows); predicates run once per distinct metadata value."""
+        """Rows in scope (None: all live rows); predicates run once per distinct metadata value. The
+        last few scopes' masks are kept: a question asks for the same scope's dense and BM25 candidates
+        (two passes over a million rows each otherwise)."""
         if scope.everything:
             return None
+        found = self._masks.get(scope)
+        if found is None:
+            found = self._mask(scope)
+            with self._masks_lock:  # a server answers from several threads
+                while len(self._masks) >= MASKS_KEPT:
+                    self._masks.pop(next(iter(self._masks)))
+                self._masks[scope] = found
+        return found
+
+    def _mask(self, scope: Scope) -> np.ndarray | None:
         idx = self.idx
         doc_ok = np.ones(idx.n_docs, dtype=bool)
         if scope.city:

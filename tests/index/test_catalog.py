@@ -6,6 +6,7 @@ Run on the tiny seeded model (fast tier): these assert what is written and read 
 from __future__ import annotations
 
 import hashlib
+import os
 
 import orjson
 import pytest
@@ -124,8 +125,6 @@ def test_a_base_changed_in_place_with_its_size_and_time_kept_is_found_by_check(c
     at = raw.index(b".txt")  # one letter of a file name, the length unchanged
     raw[at + 1] = ord("T")
     base.write_bytes(bytes(raw))
-    import os
-
     os.utime(base, ns=(st.st_atime_ns, st.st_mtime_ns))
     fresh_manifest(corpus.index_dir)  # opens: size and time match, not hashed
     ok, bad = check(corpus.index_dir)
