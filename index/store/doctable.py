@@ -58,8 +58,7 @@ def write(folder: Path, rows: list) -> None:
     for name, fn in KEYS.items():
         seen: dict = {}
         codes = np.fromiter((seen.setdefault(fn(m), len(seen)) for _, m in rows), np.int32, len(rows))
-        reps = np.zeros(len(seen), dtype=np.int32)
-        reps[codes[::-1]] = np.arange(len(rows) - 1, -1, -1, dtype=np.int32)  # the first document of each value
+        reps = np.unique(codes, return_index=True)[1].astype(np.int32)  # the first document of each value, by code
         cols[f"codes_{name}"], cols[f"reps_{name}"] = codes, reps
     metas = [m for _, m in rows]
     cols["title_key"] = np.fromiter((term_key(plain_title(m["title"])) for m in metas), np.uint64, len(rows))
