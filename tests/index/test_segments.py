@@ -257,7 +257,8 @@ def test_reading_in_worker_processes_gives_the_same_index(corpus, tmp_path, monk
 
 def test_approximate_search_returns_exact_scores(corpus, tmp_path, monkeypatch):
     """HNSW and IVF compare 8-bit codes; their candidates are re-scored from the float32 vectors,
-    so (where the graph reaches every row, as at this size) hits and scores are exact search's."""
+    so (where the graph reaches every row, as at this size) hits and scores are exact search's, with
+    a filter too."""
     monkeypatch.setattr(merging, "ANN_MIN_ROWS", 1)
     build(corpus, progress=False)
     exact = load(corpus.index_dir)
@@ -272,6 +273,11 @@ def test_approximate_search_returns_exact_scores(corpus, tmp_path, monkeypatch):
             s2, i2 = approx.dense(q, 10)
             assert i2[0] == pid and np.allclose(s1, s2, atol=1e-6), kind
             assert list(i1[:5]) == list(i2[:5]), kind
+            # a filter leaving few rows (one document's): HNSW compares those rows' codes, IVF reads their vectors
+            allowed = exact.doc_of == exact.doc_of[pid]
+            s1, i1 = exact.dense(q, 5, allowed)
+            s2, i2 = approx.dense(q, 5, allowed)
+            assert list(i1) == list(i2) and i2[0] == pid and np.allclose(s1, s2, atol=1e-6), kind
 
 
 def test_a_big_build_folds_its_segments_into_few_with_one_graph_each(corpus, tmp_path, monkeypatch):
