@@ -194,7 +194,7 @@ def child(argv: list[str]) -> None:
         t = time.perf_counter()
         load(index)  # opening the index alone: what a real server does before its first question
         load_s = time.perf_counter() - t
-        layout._parsed.clear(), layout._bases.clear()
+        layout.forget_parsed()
         t = time.perf_counter()
         sets = settings(index_dir=index)
         s = Searcher(sets, handle=open_backend(sets, encoder=encoder))

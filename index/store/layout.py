@@ -170,6 +170,12 @@ def _changes(before: Catalog, after: Catalog) -> dict[str, CatalogEntry | None]:
     return out
 
 
+def forget_parsed() -> None:
+    """Drop the commits and bases this process has parsed: its next read costs what a new process's does."""
+    _parsed.clear()
+    _bases.clear()
+
+
 def _remember(cache: dict, key: tuple[str, int, int], data: dict) -> None:
     if len(cache) >= PARSED_KEEP:
         del cache[next(iter(cache))]  # the oldest
