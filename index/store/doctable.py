@@ -40,11 +40,21 @@ KEYS: dict[str, Callable[[dict], object]] = {
 NO_NUMBER = -1
 
 
+def number_value(year: int, number: int) -> int:
+    """A 文号's (year, number) as the one integer `number_key` holds; the issuer prefix is compared after,
+    on the few documents it finds."""
+    return year * 10**9 + number
+
+
+def title_value(title: str) -> np.uint64:
+    """What `title_key` holds for a plain title (corpus.lifecycle.plain_title)."""
+    return np.uint64(term_key(title))
+
+
 def number_column(doc_number: str | None) -> int:
-    """A 文号's (year, number) as one integer, NO_NUMBER when it has none; the issuer prefix is compared
-    after, on the few documents this finds."""
+    """What `number_key` holds for a document's 文号: number_value, or NO_NUMBER."""
     key = number_key(doc_number) if doc_number else None
-    return key[1] * 10**9 + key[2] if key else NO_NUMBER
+    return number_value(*key[1:]) if key else NO_NUMBER
 
 
 def write(folder: Path, rows: list) -> None:
@@ -61,7 +71,7 @@ def write(folder: Path, rows: list) -> None:
         reps = np.unique(codes, return_index=True)[1].astype(np.int32)  # the first document of each value, by code
         cols[f"codes_{name}"], cols[f"reps_{name}"] = codes, reps
     metas = [m for _, m in rows]
-    cols["title_key"] = np.fromiter((term_key(plain_title(m["title"])) for m in metas), np.uint64, len(rows))
+    cols["title_key"] = np.fromiter((title_value(plain_title(m["title"])) for m in metas), np.uint64, len(rows))
     cols["number_key"] = np.fromiter((number_column(m["doc_number"]) for m in metas), np.int64, len(rows))
     cols["refers"] = np.fromiter((bool(m["lifecycle"] and m["lifecycle"].get("references")) for m in metas), bool, len(rows))
     order = np.argsort(ids, kind="stable")

@@ -89,8 +89,8 @@ def _read_checked(path: Path, sha: str | None = None, stat: list[int] | None = N
 
     Checking hashes bytes (milliseconds for a 100,000-document catalogue) instead of re-serialising
     the parsed data. With `stat`, the [size, mtime_ns] a commit recorded for the file, a file that
-    still has both is not hashed (a quarter of a second at a million passages), as segment files are
-    not (segment.verify); `policyqa check` hashes it whatever they say (verify_base)."""
+    still has both is not hashed, as segment files are not (segment.verify): every open would hash a
+    catalogue that has not changed; `policyqa check` hashes it whatever they say (verify_base)."""
     with open(path, "rb") as f:
         st = os.fstat(f.fileno())
         raw = f.read()

@@ -33,7 +33,7 @@ from policyqa.corpus.lifecycle import number_key, plain_title
 from policyqa.corpus.types import DocMeta, Passage
 from policyqa.errors import IndexDamaged
 from policyqa.index import usable
-from policyqa.index.bm25 import BM25, KeyedVocab, Postings, term_key
+from policyqa.index.bm25 import BM25, KeyedVocab, Postings
 from policyqa.index.store import doctable, layout, segment
 from policyqa.index.store.doctable import KEYS, DocTable
 from policyqa.index.store.rowfile import RowFile
@@ -107,8 +107,8 @@ def open_segment(index_dir: Path, entry: dict, full_check: bool = False) -> Open
         if kind != "flat":
             import faiss
 
-            # the codes mapped, not read (IO_FLAG_MMAP_IFC): a sixth of the time to open, and the process
-            # holds the pages its searches touch (a segment never changes, so the mapping stays valid)
+            # the codes mapped, not read (IO_FLAG_MMAP_IFC): opening copies nothing, and the process holds
+            # the pages its searches touch (a segment never changes, so the mapping stays valid)
             ann = faiss.read_index(str(path / "ann.faiss"), faiss.IO_FLAG_MMAP_IFC)
         con = segment.open_store(path / "store.sqlite")
         table = doctable.read(path)
@@ -192,14 +192,14 @@ class ColumnLibrary:
 
     def numbered(self, year: int, number: int) -> list[tuple[str, str]]:
         out = []
-        for g in self._where("number_key", year * 10**9 + number):
+        for g in self._where("number_key", doctable.number_value(year, number)):
             key = number_key(self._index.meta(g).doc_number or "")
             if key is not None:
                 out.append((key[0], self._index.doc_id(g)))
         return out
 
     def titled(self, title: str) -> list[str]:
-        found = self._where("title_key", np.uint64(term_key(title)))
+        found = self._where("title_key", doctable.title_value(title))
         return [self._index.doc_id(g) for g in found if plain_title(self._index.meta(g).title) == title]
 
 
@@ -322,8 +322,8 @@ class LoadedIndex:
         through its ANN index when it has one, with tombstoned and filtered-out rows excluded by a
         FAISS ID selector (HNSW cannot remove ids, so they are skipped at search time). A filter that
         leaves few rows of an HNSW segment compares every one of those rows by its 8-bit code instead
-        of following the graph (never misses one; 2 ms against 15 ms reading 4,000 rows' vectors from
-        disk at a million passages); of an exactly searched or IVF segment, by its vectors.
+        of following the graph (none is missed, and no vector is read from disk but the best few's);
+        of an exactly searched or IVF segment, by its vectors.
         ANN indexes compare 8-bit codes: their candidates from all segments are merged by those
         scores, and the best k + k/4 (at least RERANK_MIN) re-scored exactly from the vectors on disk.
         The ANN searches run on a thread per core (FAISS releases the GIL)."""

@@ -282,7 +282,7 @@ def combine(index_dir: Path, seq: int, parts: list[Part], kind: str) -> SegmentE
             lengths.append(np.load(path / "lengths.npy")[rows])
             terms += orjson.loads((path / "terms.json").read_bytes())
             keys.append(np.load(path / "term_keys.npy"))
-            part_docs = doc_rows(path)
+            part_docs = doctable.read(path).rows()
             docs_kept += [part_docs[i] for i in keep.tolist()]
             del part_docs
             _copy_rows(con, path, keep, first_doc + np.arange(len(keep)), part.sources, rows, first_row + np.arange(len(rows)))
@@ -300,7 +300,7 @@ def combine(index_dir: Path, seq: int, parts: list[Part], kind: str) -> SegmentE
     ptr = np.zeros(int(used.sum()) + 1, dtype=np.int64)
     np.cumsum(counts[used], out=ptr[1:])
     terms = [terms[i] for i in first_of[used]]
-    # the vectors, gathered now that the postings are written and gone (one copy: 300 MB for 200,000 rows)
+    # the vectors, gathered now that the postings are written and gone (one copy in memory, filled in place)
     dim = np.load(parts[0].path / "vectors.npy", mmap_mode="r").shape[1]
     vectors = np.empty((row_base, dim), dtype=np.float32)
     for part, _, rows, row_map, _, first_row in plans:
@@ -348,12 +348,6 @@ def _stream_postings(tmp: Path, plans: list, term_of_part: list[np.ndarray], n_t
             f_row.write(np.concatenate(r_parts)[order].tobytes())
             f_tf.write(np.concatenate(f_parts)[order].tobytes())
     return counts
-
-
-def doc_rows(path: Path) -> list:
-    """[doc_id, metadata dict] per document in order, in one parse (its store rows took ten times as
-    long at a million passages)."""
-    return doctable.read(path).rows()
 
 
 def _copy_rows(con: sqlite3.Connection, path: Path, keep: np.ndarray, new_nums: np.ndarray, sources: list[str],
