@@ -177,10 +177,11 @@ def child(argv: list[str]) -> None:
         cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime  # worker processes included
         print(json.dumps({"seconds": seconds, "encode": ENCODE_SECONDS[0], "passages": report.passages,
                           "documents": report.documents, "rss": rss_mib(), "cpu": cpu}))
-    elif kind == "cli":
+    elif kind in ("cli", "real"):  # real: the command as a user runs it, with the real model
         from policyqa.cli import main
 
-        install_random_encoder()
+        if kind == "cli":
+            install_random_encoder()
         rc = main(rest + (backend_flags() if rest and rest[0] in ("ask", "add", "remove") else []))
         print(json.dumps({"peak": rss_mib()}))  # its own: the children's peak getrusage reports is the build's by then
         sys.exit(rc)
@@ -281,12 +282,8 @@ def real_fingerprint() -> str | None:
 
 def real_ask(question: str, index: Path) -> tuple[float, float]:
     """(wall seconds, peak RSS MiB) of a fresh `policyqa ask` with MODEL, no random encoder."""
-    # its own peak, printed last: the children's peak that getrusage reports is the build's by then
-    code = ("import resource, sys\nfrom policyqa.cli import main\nrc = main(sys.argv[1:])\n"
-            "print('{\"peak\":', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, '}')\nsys.exit(rc)")
-    out, wall, _ = _timed([sys.executable, "-c", code, "ask", question, "--index", str(index), *backend_flags()],
-                          f"the fresh ask with {MODEL}")
-    return wall, json.loads(out.strip().splitlines()[-1])["peak"]
+    asked, wall, _ = run_child("real", "ask", question, "--index", str(index))
+    return wall, asked["peak"]
 
 
 def report(b, b_wall, b_peak, index_s, ask_wall, ask_peak, real, serve, upd, cli_add, cli_rm, n) -> None:
@@ -366,6 +363,9 @@ def main() -> None:
     else:
         b, b_wall, b_peak = run_child("build", str(corpus), str(index))
         (work / "build.json").write_text(json.dumps([b, b_wall, b_peak]), encoding="utf-8")
+    # the build process's own peak (its reading workers hold less): the children's peak getrusage reports
+    # is the largest of any child so far, and the one that took the model's fingerprint loaded torch
+    b_peak = b["rss"]
     index_s = b["seconds"] - b["encode"]
     print(f"build: {b['passages']:,} passages, {b['documents']:,} documents in {b['seconds']:.1f}s "
           f"({b['encode']:.1f}s of it in the random encoder), peak RSS {b_peak:.0f} MiB"
