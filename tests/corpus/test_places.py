@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from policyqa.corpus.places import (
@@ -12,10 +13,9 @@ from policyqa.corpus.places import (
     forms,
     gazetteer,
     infer_city,
+    matches,
     mentions,
     number_place,
-    pattern_matches,
-    scan_matches,
 )
 
 
@@ -117,14 +117,34 @@ def test_the_kept_common_words_are_jiebas():
     assert {"资源", "合作"} <= common_words() and "荆州" not in common_words()
 
 
-def test_a_question_is_scanned_as_a_document_is_matched():
-    """Short texts (questions) are scanned by look-ups, documents by the compiled pattern: both find the
-    same names at the same places, on every seed and evaluation document and on every name of the gazetteer
-    written in a sentence (the longer name first: 天津市 not 津市市 in 在天津市)."""
+def _leftmost_longest(words: list[str]) -> re.Pattern[str]:
+    """Another way to the same matches: one alternation of the names shaped as a trie
+    (咸(?:宁(?:市)?|丰县?)…), greedy, so `re` finds the leftmost match and the longest name there."""
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        kids = [re.escape(ch) + emit(sub) for ch, sub in sorted(node.items()) if ch]
+        if not kids:
+            return ""
+        return "(?:" + "|".join(kids) + ")" + ("?" if "" in node else "")
+
+    return re.compile(emit(trie))
+
+
+def test_names_are_found_leftmost_longest():
+    """The look-ups find what a leftmost-longest regular expression of every name finds, on every seed and
+    evaluation document and on every name of the gazetteer written in a sentence (the longer name first:
+    天津市 not 津市市 in 在天津市)."""
     repo = Path(__file__).resolve().parents[2]
     texts = [p.read_text(encoding="utf-8") for folder in ("documents", "eval/places/docs", "eval/lifecycle/documents")
              for p in sorted((repo / folder).glob("*.txt"))]
     texts += [f"在{name}工作，来{name}发展" for name in forms()]
+    pattern = _leftmost_longest(list(forms()))
     for text in texts:
-        assert list(scan_matches(text)) == list(pattern_matches(text)), text[:40]
-    assert list(scan_matches("天津市科技局")) == [(0, "天津市")]
+        assert list(matches(text)) == [(m.start(), m.group(0)) for m in pattern.finditer(text)], text[:40]
+    assert list(matches("天津市科技局")) == [(0, "天津市")]
