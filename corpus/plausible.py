@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import lru_cache
 
 MIN_CHARS = 16
 MIN_PLAUSIBLE_SHARE = 0.85
@@ -50,6 +51,7 @@ def sample(text: str, size: int = _SAMPLE) -> str:
     return "".join(text[i : i + width] for i in range(0, len(text), step))
 
 
+@lru_cache(maxsize=1 << 16)  # a character at a time, and a text repeats its characters: encoded once each
 def _common_han(ch: str) -> bool:
     try:
         ch.encode("gb2312")
