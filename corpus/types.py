@@ -6,7 +6,7 @@ citation can be checked by slicing that text: `doc.text[p.start:p.end] == p.body
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from policyqa.corpus.limits import ReadLimits
 
@@ -118,7 +118,15 @@ class DocMeta:
             self.lifecycle = Lifecycle.from_dict(self.lifecycle)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # as asdict(self), which copied every field recursively: a sixth of a build's own time
+        d = {name: getattr(self, name) for name in _META_FIELDS}
+        d["years"] = list(self.years)
+        if self.lifecycle is not None:
+            d["lifecycle"] = asdict(self.lifecycle)
+        return d
+
+
+_META_FIELDS = tuple(f.name for f in fields(DocMeta))
 
 
 @dataclass

@@ -35,6 +35,7 @@ import json
 import os
 import sqlite3
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -101,29 +102,30 @@ def ann_index(vectors: np.ndarray, kind: str):
 
 def postings(tokens: list[list[str]]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(terms, keys, ptr, rows, tf, lengths): term-major CSR of term frequencies, terms numbered in
-    ascending order of their keys (bm25.term_key), and each row's length."""
-    vocab: dict[str, int] = {}
-    term_ids: list[int] = []
-    row_ids: list[int] = []
-    lengths = np.empty(len(tokens), dtype=np.float32)
-    for r, toks in enumerate(tokens):
-        lengths[r] = max(1, len(toks))  # bm25s indexed an empty passage as one blank token
-        ids = [vocab.setdefault(t, len(vocab)) for t in toks]
-        term_ids.extend(ids)
-        row_ids.extend([r] * len(ids))
-    n_terms = len(vocab)
-    words = list(vocab)
-    keys = np.fromiter((term_key(t) for t in words), dtype=np.uint64, count=n_terms)
+    ascending order of their keys (bm25.term_key), and each row's length.
+
+    Every per-token step is a C-level map or numpy (a Python loop over the tokens was the largest
+    part of a build's own time, competing with the reading workers for the cores)."""
+    n = len(tokens)
+    counts_per_row = np.fromiter(map(len, tokens), dtype=np.int64, count=n)
+    lengths = np.maximum(counts_per_row, 1).astype(np.float32)  # bm25s indexed an empty passage as one blank token
+    flat = list(chain.from_iterable(tokens))
+    words = list(dict.fromkeys(flat))  # in order of first use
+    number = dict(zip(words, range(len(words))))
+    n_terms = len(words)
+    keys = np.fromiter(map(term_key, words), dtype=np.uint64, count=n_terms)
     order = np.argsort(keys, kind="stable")
     rank = np.empty(n_terms, dtype=np.int64)
     rank[order] = np.arange(n_terms)
     terms, keys = [words[i] for i in order], keys[order]
-    if not term_ids:
+    if not flat:
         return terms, keys, np.zeros(n_terms + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32), lengths
-    key = rank[np.asarray(term_ids, dtype=np.int64)] * max(1, len(tokens)) + np.asarray(row_ids, dtype=np.int64)
+    term_ids = np.fromiter(map(number.__getitem__, flat), dtype=np.int64, count=len(flat))
+    row_ids = np.repeat(np.arange(n, dtype=np.int64), counts_per_row)
+    key = rank[term_ids] * n + row_ids
     uniq, counts = np.unique(key, return_counts=True)
-    terms_of = uniq // max(1, len(tokens))
-    rows = (uniq % max(1, len(tokens))).astype(np.int32)
+    terms_of = uniq // n
+    rows = (uniq % n).astype(np.int32)
     ptr = np.zeros(n_terms + 1, dtype=np.int64)
     np.cumsum(np.bincount(terms_of, minlength=n_terms), out=ptr[1:])
     return terms, keys, ptr, rows, counts.astype(np.float32), lengths
