@@ -328,7 +328,10 @@ def _openvino(model: str, st, device: str | None, cache_dir: Path | None, prompt
     folder = next((p for p in places if ov.cached(p, weights)), None)
     try:
         if folder is None:
-            for place in [*places, Path(tempfile.mkdtemp(prefix="policyqa-openvino-"))]:
+            # a temporary folder only when no cache folder can be written (made each time, it was
+            # left behind empty by every conversion that did not need it)
+            for place in [*places, None]:
+                place = place or Path(tempfile.mkdtemp(prefix="policyqa-openvino-"))
                 try:
                     ov.convert(st, weights, Path(embedder.resolve_model(model)), place)
                 except OSError:  # a read-only or full folder: the next place
