@@ -495,7 +495,7 @@ class _Run:
 
     def publish(self, segments: list[SegmentEntry]) -> None:
         """The build's last commit: every segment embedded and folded, nothing marked as still to do."""
-        segments = [{k: v for k, v in e.items() if k != "fresh"} for e in segments]
+        segments = [_settled(e) for e in segments]
         manifest = self.manifest(segments, self.catalog, self.report.passages)
         # the catalogue's changes: what this update looked at and what merges moved (a full scan: any)
         changed = None if self.names is None else self.names | self.moved
@@ -526,12 +526,12 @@ class _SegmentWriter:
         live = live_rows(run.catalog)
         for e in (run.prev.manifest or {}).get("segments", []):
             if (e.get("fresh") or not segment.embedded(e)) and e["name"] in run.prev.healthy and e["name"] in live:
-                e = {k: v for k, v in e.items() if k != "fresh"}
+                e = _settled(e)
                 self.fresh.append(e)
                 run.new_segments.append(e)
                 run.carried.add(e["name"])
                 if not segment.embedded(e):
-                    self.to_embed += len(self.cache.missing(segment.pending_texts(run.index_dir / e["name"])[1]))
+                    self.to_embed += len(self.cache.missing(segment.pending_hashes(run.index_dir / e["name"])))
         run.published |= run.carried
 
     def add(self, doc: Document, tokens: list[list[str]]) -> None:
@@ -616,6 +616,11 @@ class _SegmentWriter:
         for e in group:  # no commit names them: gone now, not at the publish (disk for 1M passages twice)
             if e["name"] not in run.published:
                 shutil.rmtree(run.index_dir / e["name"], ignore_errors=True)
+
+
+def _settled(entry: SegmentEntry) -> SegmentEntry:
+    """A segment's entry without the mark an early commit gives this build's segments still to fold."""
+    return {k: v for k, v in entry.items() if k != "fresh"}
 
 
 def _catalog_entry(d: Document, seg_name: str, num: int) -> CatalogEntry:

@@ -217,6 +217,16 @@ def pending_texts(path: Path) -> tuple[list[str], list[str]]:
     return [indexed_text(json.loads(sec), body) for sec, body, _ in rows], [h for _, _, h in rows]
 
 
+def pending_hashes(path: Path) -> list[str]:
+    """The text hashes of a segment's passages in row order: what a build that resumes one asks the
+    embedding cache about, without reading the texts back."""
+    con = open_store(path / "store.sqlite")
+    try:
+        return [h for (h,) in con.execute("SELECT text_hash FROM passages ORDER BY row")]
+    finally:
+        con.close()
+
+
 def attach_vectors(index_dir: Path, entry: SegmentEntry, vectors: np.ndarray) -> SegmentEntry:
     """Put a written segment's vectors beside its files; the entry a commit names it by from now on.
 
