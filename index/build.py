@@ -47,6 +47,7 @@ from policyqa.index.writing import writing_index
 
 SEGMENT_ROWS = 20_000  # passages a build holds in memory before writing them as a segment: bounds its memory
 BIG_ROWS = 200_000  # a build folds its segments into one once they hold this many passages (docs/scale.md)
+_FRESH = "fresh"  # marks an early commit's segments this build has still to embed or fold; a resumed build carries them
 
 
 
@@ -395,7 +396,7 @@ class _Run:
         passages = self.live + sum(self.prev_docs[s]["passages"] for s in waiting)
         live = live_rows(catalog)
         segments = [e for e in self.kept_segments() if e["name"] in live]
-        segments += [e | {"fresh": True} if e in writer.fresh else e for e in self.new_segments if e["name"] in live]
+        segments += [e | {_FRESH: True} if e in writer.fresh else e for e in self.new_segments if e["name"] in live]
         manifest = self.manifest(segments, catalog, passages)
         commit = layout.publish(self.index_dir, manifest, writer.seq, self.last or self.prev.manifest)
         writer.seq += 1
@@ -525,13 +526,13 @@ class _SegmentWriter:
         run = self.run
         live = live_rows(run.catalog)
         for e in (run.prev.manifest or {}).get("segments", []):
-            if (e.get("fresh") or not segment.embedded(e)) and e["name"] in run.prev.healthy and e["name"] in live:
+            if (e.get(_FRESH) or not segment.embedded(e)) and e["name"] in run.prev.healthy and e["name"] in live:
                 e = _settled(e)
                 self.fresh.append(e)
                 run.new_segments.append(e)
                 run.carried.add(e["name"])
                 if not segment.embedded(e):
-                    self.to_embed += len(self.cache.missing(segment.pending_hashes(run.index_dir / e["name"])))
+                    self.to_embed += len(self.cache.missing(segment.text_hashes(run.index_dir / e["name"])))
         run.published |= run.carried
 
     def add(self, doc: Document, tokens: list[list[str]]) -> None:
@@ -620,7 +621,7 @@ class _SegmentWriter:
 
 def _settled(entry: SegmentEntry) -> SegmentEntry:
     """A segment's entry without the mark an early commit gives this build's segments still to fold."""
-    return {k: v for k, v in entry.items() if k != "fresh"}
+    return {k: v for k, v in entry.items() if k != _FRESH}
 
 
 def _catalog_entry(d: Document, seg_name: str, num: int) -> CatalogEntry:

@@ -94,9 +94,5 @@ def maybe_prune(cache: EmbeddingCache, index_dir: Path, segments: list[dict], li
         return
     keep: set[str] = set()
     for s in segments:
-        con = segment.open_store(index_dir / s["name"] / "store.sqlite")
-        try:
-            keep.update(h for (h,) in con.execute("SELECT text_hash FROM passages"))
-        finally:
-            con.close()
+        keep.update(segment.text_hashes(index_dir / s["name"]))
     cache.prune(keep)

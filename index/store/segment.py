@@ -217,9 +217,9 @@ def pending_texts(path: Path) -> tuple[list[str], list[str]]:
     return [indexed_text(json.loads(sec), body) for sec, body, _ in rows], [h for _, _, h in rows]
 
 
-def pending_hashes(path: Path) -> list[str]:
-    """The text hashes of a segment's passages in row order: what a build that resumes one asks the
-    embedding cache about, without reading the texts back."""
+def text_hashes(path: Path) -> list[str]:
+    """The text hashes of a segment's passages in row order: what the embedding cache knows them by,
+    read without the texts (a resumed build counting what is left to embed, a prune of the cache)."""
     con = open_store(path / "store.sqlite")
     try:
         return [h for (h,) in con.execute("SELECT text_hash FROM passages ORDER BY row")]
